@@ -1,0 +1,123 @@
+"""The contract every network backend fulfils: one method per primitive.
+
+Steps compose these primitives; a step never spawns a process or opens a
+netlink socket itself. ``netns`` arguments name an entry under
+/var/run/netns, exactly as ``ip netns exec NAME`` does; ``None`` is the
+namespace netsetter runs in (the host).
+
+Each backend records what it ran in ``trace`` (a command line a user could
+paste for the ip backend, the netlink request for the netlink backend), so
+the caller can show and test exactly what happened.
+"""
+
+from __future__ import annotations
+
+import errno as errnos
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface
+from typing import ClassVar
+
+from netsetter import netns as netns_entry
+
+
+@dataclass(frozen=True)
+class Link:
+    """What the steps need to know of a link."""
+
+    name: str
+    kind: str | None  # IFLA_INFO_KIND: "bridge", "veth", ... or None for a plain device
+    up: bool  # IFF_UP, the administrative state `ip link set up` changes
+    master: str | None
+    mac: str
+    addrs: tuple[IPv4Interface, ...] = ()
+
+
+@dataclass(frozen=True)
+class Command:
+    text: str
+    change: bool  # False for a query that changes nothing
+
+    def as_dict(self) -> dict[str, object]:
+        return {"cmd": self.text, "change": self.change}
+
+
+_STRERRORS = {os.strerror(n): n for n in (errnos.EEXIST, errnos.ENODEV, errnos.ENOENT, errnos.EPERM,
+                                          errnos.EINVAL, errnos.EBUSY, errnos.ESRCH, errnos.ENETUNREACH,
+                                          errnos.EADDRNOTAVAIL, errnos.ENOTSUP)}
+
+
+def errno_of(message: str) -> int | None:
+    """The errno whose strerror text ends ``message`` (as `ip` prints it), if any."""
+    for text, number in _STRERRORS.items():
+        if text in message:
+            return number
+    return None
+
+
+@dataclass
+class Backend(ABC):
+    name: ClassVar[str]
+    trace: list[Command] = field(default_factory=list)
+
+    @classmethod
+    @abstractmethod
+    def unavailable(cls) -> str | None:
+        """Why this backend cannot run here, or None when it can."""
+
+    # --- queries -------------------------------------------------------
+    @abstractmethod
+    def link_get(self, name: str, netns: str | None = None) -> Link | None: ...
+
+    # --- links ---------------------------------------------------------
+    @abstractmethod
+    def link_del(self, name: str, netns: str | None = None) -> None: ...
+
+    @abstractmethod
+    def bridge_add(self, name: str, mac: str) -> None: ...
+
+    @abstractmethod
+    def veth_add(self, name: str, peer: str) -> None: ...
+
+    @abstractmethod
+    def link_set_up(self, name: str, netns: str | None = None, *, dev: bool = False) -> None:
+        """Set IFF_UP. ``dev`` only spells the command as ``ip link set dev NAME up``,
+        the script's form for the bridge; it changes nothing else."""
+
+    @abstractmethod
+    def link_set_down(self, name: str, netns: str | None = None) -> None: ...
+
+    @abstractmethod
+    def link_set_master(self, name: str, master: str) -> None: ...
+
+    @abstractmethod
+    def link_set_netns(self, name: str, pid: int) -> None: ...
+
+    # --- addresses and routes -----------------------------------------
+    @abstractmethod
+    def addr_add(self, dev: str, addr: IPv4Interface, netns: str | None = None) -> None: ...
+
+    @abstractmethod
+    def addr_del(self, dev: str, addr: IPv4Interface, netns: str | None = None) -> None: ...
+
+    @abstractmethod
+    def route_add_default(self, gateway: IPv4Address, dev: str, netns: str | None = None) -> None: ...
+
+    # --- the /var/run/netns entry (a file, the same for every backend) --
+    def netns_expose(self, pid: int) -> str:
+        self.trace.append(Command(f"ln -s /proc/{pid}/ns/net {netns_entry.entry_path(str(pid))}", True))
+        return netns_entry.expose(pid)
+
+    def netns_hide(self, pid: int) -> str:
+        self.trace.append(Command(f"rm -f {netns_entry.entry_path(str(pid))}", True))
+        return netns_entry.hide(pid)
+
+    def close(self) -> None:
+        """Release sockets or helpers; the backend is not used afterwards."""
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,108 @@
+"""The `ip` backend: runs iproute2's `ip` through `sh`, one process per script line.
+
+Every change is the script's own argv: ``ip link add ...`` on the host and
+``ip netns exec PID ip ...`` in the container, so what it runs can be pasted
+into a shell and compared with netsetter.sh word for word. Queries use
+``ip -j`` (JSON) and are marked as such in the trace.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface
+from typing import Any
+
+from netsetter.errors import OpError
+
+from .base import Backend, Command, Link, errno_of
+
+
+@dataclass
+class IpBackend(Backend):
+    name = "ip"
+    _ip: Any = field(default=None, repr=False)
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        if shutil.which("ip") is None:
+            return "ip not found on PATH (install iproute2)"
+        try:
+            import sh  # noqa: F401
+        except ImportError:
+            return "the sh package is not installed (pip install sh)"
+        return None
+
+    def __post_init__(self) -> None:
+        import sh
+
+        self._sh = sh
+        self._ip = sh.Command("ip").bake(_tty_out=False)
+
+    # --- running ---------------------------------------------------------
+    def _run(self, verb: str, obj: str, args: list[str], netns: str | None = None,
+             change: bool = True) -> str:
+        argv = ["netns", "exec", netns, "ip", *args] if netns and change else (
+            ["-n", netns, *args] if netns else args)
+        self.trace.append(Command(shlex.join(["ip", *argv]), change))
+        try:
+            return str(self._ip(*argv))
+        except self._sh.ErrorReturnCode as exc:
+            cause = exc.stderr.decode(errors="replace").strip().splitlines()
+            text = (cause[-1] if cause else f"ip exited with status {exc.exit_code}")
+            text = text.removeprefix("RTNETLINK answers: ")
+            raise OpError(verb, obj, text, errno_of(text)) from None
+
+    # --- queries -----------------------------------------------------------
+    def link_get(self, name: str, netns: str | None = None) -> Link | None:
+        try:
+            out = self._run("show link", name, ["-j", "-d", "addr", "show", "dev", name], netns, change=False)
+        except OpError as exc:
+            if "does not exist" in exc.cause:
+                return None
+            raise
+        data: dict[str, Any] = json.loads(out)[0]
+        return Link(
+            name=data["ifname"],
+            kind=data.get("linkinfo", {}).get("info_kind"),
+            up="UP" in data.get("flags", []),
+            master=data.get("master"),
+            mac=data.get("address", ""),
+            addrs=tuple(IPv4Interface(f"{a['local']}/{a['prefixlen']}")
+                        for a in data.get("addr_info", []) if a.get("family") == "inet"),
+        )
+
+    # --- links ---------------------------------------------------------------
+    def link_del(self, name: str, netns: str | None = None) -> None:
+        self._run("delete link", name, ["link", "del", name], netns)
+
+    def bridge_add(self, name: str, mac: str) -> None:
+        self._run("add bridge", name, ["link", "add", "name", name, "address", mac, "type", "bridge"])
+
+    def veth_add(self, name: str, peer: str) -> None:
+        self._run("add veth pair", f"{name}/{peer}", ["link", "add", name, "type", "veth", "peer", "name", peer])
+
+    def link_set_up(self, name: str, netns: str | None = None, *, dev: bool = False) -> None:
+        self._run("set link up", name, ["link", "set", *(["dev"] if dev else []), name, "up"], netns)
+
+    def link_set_down(self, name: str, netns: str | None = None) -> None:
+        self._run("set link down", name, ["link", "set", name, "down"], netns)
+
+    def link_set_master(self, name: str, master: str) -> None:
+        self._run(f"attach link to {master}", name, ["link", "set", name, "master", master])
+
+    def link_set_netns(self, name: str, pid: int) -> None:
+        self._run(f"move link into the netns of pid {pid}", name, ["link", "set", name, "netns", str(pid)])
+
+    # --- addresses and routes -------------------------------------------------
+    def addr_add(self, dev: str, addr: IPv4Interface, netns: str | None = None) -> None:
+        self._run(f"add address {addr} to", dev, ["addr", "add", str(addr), "dev", dev], netns)
+
+    def addr_del(self, dev: str, addr: IPv4Interface, netns: str | None = None) -> None:
+        self._run(f"delete address {addr} from", dev, ["addr", "del", str(addr), "dev", dev], netns)
+
+    def route_add_default(self, gateway: IPv4Address, dev: str, netns: str | None = None) -> None:
+        self._run(f"add default route via {gateway} on", dev,
+                  ["route", "add", "default", "via", str(gateway), "dev", dev], netns)

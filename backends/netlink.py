@@ -1,0 +1,157 @@
+"""The netlink backend: the same primitives through pyroute2, no `ip` process.
+
+One ``IPRoute`` socket per network namespace. For a namespace named under
+/var/run/netns, the socket is created inside it: the thread enters the netns
+with setns(2) (opening /var/run/netns/NAME, as `ip netns exec` does), creates
+the socket, and returns at once. A netlink socket stays bound to the netns it
+was created in, so no helper process is needed (pyroute2's own
+``IPRoute(netns=...)`` forks one per namespace).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface
+from typing import Any
+
+from netsetter import netns as netns_entry
+from netsetter import syscalls
+from netsetter.errors import OpError
+
+from .base import Backend, Command, Link
+
+RTPROT_BOOT = 3  # what `ip route add` sets; pyroute2 would default to static
+IFF_UP = 0x1
+
+
+@dataclass
+class NetlinkBackend(Backend):
+    name = "netlink"
+    _sockets: dict[str | None, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        try:
+            import pyroute2  # noqa: F401
+        except ImportError:
+            return "pyroute2 is not installed (pip install pyroute2)"
+        return None
+
+    def __post_init__(self) -> None:
+        from pyroute2 import IPRoute
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        self._IPRoute, self._NetlinkError = IPRoute, NetlinkError
+
+    # --- sockets -----------------------------------------------------------
+    def _ipr(self, netns: str | None) -> Any:
+        if netns not in self._sockets:
+            self._sockets[netns] = self._IPRoute() if netns is None else self._open_in(netns)
+        return self._sockets[netns]
+
+    def _open_in(self, netns: str) -> Any:
+        path = netns_entry.entry_path(netns)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise OpError("open netns", path, exc.strerror or str(exc), exc.errno) from None
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscalls.setns(fd, syscalls.CLONE_NEWNET, path)
+            try:
+                return self._IPRoute()
+            finally:
+                # Back home before anything else runs in this thread.
+                syscalls.setns(home, syscalls.CLONE_NEWNET, "/proc/thread-self/ns/net")
+        except OSError as exc:
+            raise OpError("enter netns", path, str(exc), exc.errno) from None
+        finally:
+            os.close(fd)
+            os.close(home)
+
+    def _call(self, verb: str, obj: str, netns: str | None, request: str, method: str,
+              *args: Any, **kwargs: Any) -> Any:
+        where = f" (netns {netns})" if netns else ""
+        self.trace.append(Command(f"{request}{where}", change=not request.startswith("RTM_GET")))
+        try:
+            return getattr(self._ipr(netns), method)(*args, **kwargs)
+        except self._NetlinkError as exc:
+            raise OpError(verb, obj, os.strerror(exc.code) if exc.code else str(exc), exc.code) from None
+
+    def _index(self, verb: str, name: str, netns: str | None) -> int:
+        found = self._ipr(netns).link_lookup(ifname=name)
+        if not found:
+            raise OpError(verb, name, f"Cannot find device \"{name}\"", 19)
+        return int(found[0])
+
+    # --- queries -------------------------------------------------------------
+    def link_get(self, name: str, netns: str | None = None) -> Link | None:
+        ipr = self._ipr(netns)
+        self.trace.append(Command(f"RTM_GETLINK {name}" + (f" (netns {netns})" if netns else ""), False))
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            return None
+        msg = ipr.get_links(found[0])[0]
+        info = msg.get_attr("IFLA_LINKINFO")
+        master = msg.get_attr("IFLA_MASTER")
+        master_name = None
+        if master:
+            master_name = ipr.get_links(master)[0].get_attr("IFLA_IFNAME")
+        addrs = tuple(IPv4Interface(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+                      for a in ipr.get_addr(index=found[0], family=2))
+        return Link(name=name, kind=info.get_attr("IFLA_INFO_KIND") if info else None,
+                    up=bool(msg["flags"] & IFF_UP), master=master_name,
+                    mac=msg.get_attr("IFLA_ADDRESS") or "", addrs=addrs)
+
+    # --- links ---------------------------------------------------------------
+    def link_del(self, name: str, netns: str | None = None) -> None:
+        index = self._index("delete link", name, netns)
+        self._call("delete link", name, netns, f"RTM_DELLINK {name}", "link", "del", index=index)
+
+    def bridge_add(self, name: str, mac: str) -> None:
+        self._call("add bridge", name, None, f"RTM_NEWLINK {name} kind bridge address {mac}",
+                   "link", "add", ifname=name, kind="bridge", address=mac)
+
+    def veth_add(self, name: str, peer: str) -> None:
+        self._call("add veth pair", f"{name}/{peer}", None, f"RTM_NEWLINK {name} kind veth peer {peer}",
+                   "link", "add", ifname=name, kind="veth", peer=peer)
+
+    def _set(self, verb: str, name: str, netns: str | None, what: str, **attrs: Any) -> None:
+        index = self._index(verb, name, netns)
+        self._call(verb, name, netns, f"RTM_NEWLINK {name} {what}", "link", "set", index=index, **attrs)
+
+    def link_set_up(self, name: str, netns: str | None = None, *, dev: bool = False) -> None:
+        self._set("set link up", name, netns, "up", state="up")
+
+    def link_set_down(self, name: str, netns: str | None = None) -> None:
+        self._set("set link down", name, netns, "down", state="down")
+
+    def link_set_master(self, name: str, master: str) -> None:
+        master_index = self._index(f"attach link to {master}", master, None)
+        self._set(f"attach link to {master}", name, None, f"master {master}", master=master_index)
+
+    def link_set_netns(self, name: str, pid: int) -> None:
+        self._set(f"move link into the netns of pid {pid}", name, None, f"netns pid {pid}", net_ns_pid=pid)
+
+    # --- addresses and routes ----------------------------------------------
+    def addr_add(self, dev: str, addr: IPv4Interface, netns: str | None = None) -> None:
+        index = self._index(f"add address {addr} to", dev, netns)
+        self._call(f"add address {addr} to", dev, netns, f"RTM_NEWADDR {addr} dev {dev}", "addr", "add",
+                   index=index, address=str(addr.ip), prefixlen=addr.network.prefixlen)
+
+    def addr_del(self, dev: str, addr: IPv4Interface, netns: str | None = None) -> None:
+        index = self._index(f"delete address {addr} from", dev, netns)
+        self._call(f"delete address {addr} from", dev, netns, f"RTM_DELADDR {addr} dev {dev}", "addr", "del",
+                   index=index, address=str(addr.ip), prefixlen=addr.network.prefixlen)
+
+    def route_add_default(self, gateway: IPv4Address, dev: str, netns: str | None = None) -> None:
+        verb = f"add default route via {gateway} on"
+        index = self._index(verb, dev, netns)
+        self._call(verb, dev, netns, f"RTM_NEWROUTE default via {gateway} dev {dev}", "route", "add",
+                   dst="0.0.0.0/0", gateway=str(gateway), oif=index, proto=RTPROT_BOOT)
+
+    def close(self) -> None:
+        for ipr in self._sockets.values():
+            ipr.close()
+        self._sockets.clear()

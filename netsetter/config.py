@@ -1,0 +1,164 @@
+"""The values netsetter.sh hard-codes, as one validated configuration.
+
+Defaults are the script's. :meth:`NetConfig.build` parses and checks user
+input and raises :class:`UsageError` naming the value and the reason, before
+anything on the host is touched.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import asdict, dataclass
+from ipaddress import IPv4Address, IPv4Interface
+
+from .errors import UsageError
+
+# The kernel's IFNAMSIZ is 16 bytes including the terminating NUL.
+IFNAMSIZ = 16
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+DEFAULTS = {
+    "bridge": "brg-demo",
+    "bridge_mac": "12:34:56:a1:b2:c3",
+    "bridge_addr": "10.10.10.100/24",
+    "veth_host": "veth_host",
+    "veth_container": "veth_conta",
+    "container_addr": "10.10.10.101/24",
+    "gateway": None,  # the bridge's address, as in the script (10.10.10.100)
+}
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    bridge: str
+    bridge_mac: str
+    bridge_addr: IPv4Interface
+    veth_host: str
+    veth_container: str
+    container_addr: IPv4Interface
+    gateway: IPv4Address
+
+    @classmethod
+    def build(cls, **values: object) -> "NetConfig":
+        """Parse and check user values; missing ones take the script's defaults."""
+        unknown = set(values) - set(DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown configuration keys: {sorted(unknown)}")
+        raw = {**DEFAULTS, **{k: v for k, v in values.items() if v is not None}}
+        bridge_addr = parse_interface("bridge address", raw["bridge_addr"])
+        gateway = raw["gateway"]
+        config = cls(
+            bridge=check_ifname("bridge name", raw["bridge"]),
+            bridge_mac=check_mac("bridge MAC", raw["bridge_mac"]),
+            bridge_addr=bridge_addr,
+            veth_host=check_ifname("host veth name", raw["veth_host"]),
+            veth_container=check_ifname("container veth name", raw["veth_container"]),
+            container_addr=parse_interface("container address", raw["container_addr"]),
+            gateway=bridge_addr.ip if gateway is None else parse_address("gateway", gateway),
+        )
+        config._check_consistent()
+        return config
+
+    def _check_consistent(self) -> None:
+        names = [("bridge name", self.bridge), ("host veth name", self.veth_host),
+                 ("container veth name", self.veth_container)]
+        for i, (what, name) in enumerate(names):
+            for other_what, other in names[:i]:
+                if name == other:
+                    raise UsageError(what, name, f"is also the {other_what}; each link needs its own name")
+        bridge_net = self.bridge_addr.network
+        for what, iface in (("bridge address", self.bridge_addr), ("container address", self.container_addr)):
+            if iface.network.prefixlen < 31 and iface.ip in (iface.network.network_address,
+                                                            iface.network.broadcast_address):
+                raise UsageError(what, iface, f"is the network or broadcast address of {iface.network}")
+        if self.container_addr.ip not in bridge_net:
+            raise UsageError("container address", self.container_addr,
+                             f"is outside the bridge's subnet {bridge_net}")
+        if self.container_addr.network != bridge_net:
+            raise UsageError("container address", self.container_addr,
+                             f"has another prefix length than the bridge's subnet {bridge_net}")
+        if self.container_addr.ip == self.bridge_addr.ip:
+            raise UsageError("container address", self.container_addr,
+                             "is the bridge's own address")
+        if self.container_addr.ip == self.gateway:
+            raise UsageError("container address", self.container_addr,
+                             "equals the gateway; the container needs an address of its own")
+        if self.gateway not in self.container_addr.network:
+            raise UsageError("gateway", self.gateway,
+                             f"is outside the container's subnet {self.container_addr.network}, "
+                             "so the default route could not reach it")
+
+    def as_dict(self) -> dict[str, str]:
+        return {key: str(value) for key, value in asdict(self).items()}
+
+    def cli_options(self) -> list[str]:
+        """The command-line options that reproduce this configuration."""
+        return [arg for key, value in self.as_dict().items()
+                for arg in (f"--{key.replace('_', '-')}", value)]
+
+
+def check_ifname(what: str, name: object) -> str:
+    """A link name the kernel accepts (dev_valid_name in net/core/dev.c)."""
+    name = str(name)
+    if not name:
+        raise UsageError(what, name, "is empty")
+    size = len(name.encode())
+    if size >= IFNAMSIZ:
+        raise UsageError(what, name, f"is {size} bytes long; the kernel allows at most {IFNAMSIZ - 1}")
+    if name in (".", ".."):
+        raise UsageError(what, name, "is not allowed as a link name")
+    for char, label in (("/", "a '/'"), (":", "a ':'")):
+        if char in name:
+            raise UsageError(what, name, f"contains {label}, which link names cannot have")
+    if any(c.isspace() for c in name):
+        raise UsageError(what, name, "contains white space, which link names cannot have")
+    if not name.isprintable():
+        raise UsageError(what, name, "contains a control character")
+    return name
+
+
+def check_mac(what: str, mac: object) -> str:
+    text = str(mac).strip().lower()
+    if not _MAC.match(text):
+        raise UsageError(what, mac, "is not a MAC address of the form 12:34:56:a1:b2:c3")
+    first = int(text[:2], 16)
+    if first & 1:
+        raise UsageError(what, mac, "is a multicast address; a link needs a unicast MAC "
+                                    "(the lowest bit of the first byte must be 0)")
+    if text == "00:00:00:00:00:00":
+        raise UsageError(what, mac, "is the all-zero address")
+    return text
+
+
+def _ip_family_check(what: str, value: str) -> None:
+    if ":" in value:
+        try:
+            ipaddress.ip_interface(value)
+        except ValueError:
+            return
+        raise UsageError(what, value, "is an IPv6 address; IPv6 is not supported yet")
+
+
+def parse_interface(what: str, value: object) -> IPv4Interface:
+    """An IPv4 address with its prefix length, as in ``10.10.10.101/24``."""
+    text = str(value).strip()
+    _ip_family_check(what, text)
+    if "/" not in text:
+        raise UsageError(what, value, "needs a prefix length, as in 10.10.10.101/24")
+    addr, _, prefix = text.partition("/")
+    if not prefix.isdigit() or not 0 <= int(prefix) <= 32:
+        raise UsageError(what, value, "has a prefix length outside 0-32")
+    try:
+        return IPv4Interface(f"{IPv4Address(addr)}/{int(prefix)}")
+    except ValueError as exc:
+        raise UsageError(what, value, f"is not an IPv4 address ({exc})") from None
+
+
+def parse_address(what: str, value: object) -> IPv4Address:
+    text = str(value).strip()
+    _ip_family_check(what, text)
+    try:
+        return IPv4Address(text)
+    except ValueError as exc:
+        raise UsageError(what, value, f"is not an IPv4 address ({exc})") from None

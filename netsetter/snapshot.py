@@ -1,0 +1,109 @@
+"""A normalised picture of a network namespace, in `ip`'s own words.
+
+Used to prove that two runs (the original script and a backend) end in the
+same state, whatever the interface indexes and random MACs. Read with the
+`ip` binary itself, never with the code under test:
+
+- links: kind, master, administrative state, MTU, and the MAC where the
+  script fixes it (bridges); veth MACs are random and left out;
+- IPv4 addresses and IPv4 routes of every table, written as `ip` writes them;
+- ``lo`` is set aside (the port brings it up on purpose), and so is IPv6,
+  which the kernel configures on its own (link-local addresses, not the script).
+
+Carrier-dependent details (operstate, the route flag ``linkdown``) are left
+out too: the kernel updates them asynchronously, so they are not the
+script's doing and would make snapshots racy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NetnsRef:
+    """How to run `ip` in a namespace: by name (/var/run/netns) or by pid."""
+
+    name: str | None = None
+    pid: int | None = None
+
+    def argv(self, *ip_args: str) -> list[str]:
+        if self.name:
+            return ["ip", "-n", self.name, *ip_args]
+        if self.pid:
+            return ["nsenter", f"--net=/proc/{self.pid}/ns/net", "ip", *ip_args]
+        return ["ip", *ip_args]
+
+
+@dataclass
+class Snapshot:
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
+    addrs: list[str] = field(default_factory=list)
+    routes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"links": self.links, "addrs": self.addrs, "routes": self.routes}
+
+    def lines(self) -> set[str]:
+        """Every fact as one line of `ip`-like text, for diffs."""
+        out = {f"link {name}: " + " ".join(f"{k} {v}" for k, v in attrs.items() if v is not None)
+               for name, attrs in self.links.items()}
+        out |= {f"addr {a}" for a in self.addrs}
+        out |= {f"route {r}" for r in self.routes}
+        return out
+
+
+def _ip_json(ref: NetnsRef, *args: str) -> list[dict[str, Any]]:
+    proc = subprocess.run(ref.argv("-j", *args), capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout or "[]")
+
+
+def link_line(link: dict[str, Any]) -> dict[str, Any]:
+    info = link.get("linkinfo", {})
+    kind = info.get("info_kind")
+    return {
+        "kind": kind or "device",
+        "master": link.get("master"),
+        "state": "up" if "UP" in link.get("flags", []) else "down",
+        "mtu": link.get("mtu"),
+        "address": link.get("address") if kind == "bridge" else None,
+    }
+
+
+def route_text(route: dict[str, Any]) -> str:
+    words = []
+    if route.get("type", "unicast") != "unicast":
+        words.append(route["type"])
+    words.append(route["dst"])
+    for key, word in (("gateway", "via"), ("dev", "dev"), ("table", "table"), ("protocol", "proto"),
+                      ("scope", "scope"), ("prefsrc", "src"), ("metric", "metric")):
+        if key in route and not (key == "protocol" and route[key] == "boot"):
+            words += [word, str(route[key])]
+    return " ".join(words)
+
+
+def take(ref: NetnsRef) -> Snapshot:
+    """Read the state of one namespace now."""
+    snap = Snapshot()
+    for link in _ip_json(ref, "-d", "addr", "show"):
+        name = link["ifname"]
+        if name == "lo":
+            continue
+        snap.links[name] = link_line(link)
+        for a in link.get("addr_info", []):
+            if a.get("family") == "inet":
+                brd = f" brd {a['broadcast']}" if "broadcast" in a else ""
+                snap.addrs.append(f"inet {a['local']}/{a['prefixlen']}{brd} scope {a['scope']} dev {name}")
+    snap.routes = [route_text(r) for r in _ip_json(ref, "-4", "route", "show", "table", "all")
+                   if r.get("dev") != "lo"]
+    snap.addrs.sort()
+    snap.routes.sort()
+    return snap
+
+
+def netns_entry_exists(pid: int) -> bool:
+    return os.path.lexists(f"/var/run/netns/{pid}")

@@ -1,0 +1,221 @@
+"""netsetter.sh, step by step, as data.
+
+Read STEPS top to bottom and you read the script: each step names the
+script line(s) it reproduces (rendered with the active configuration), what
+it does through a backend, and how to undo it. Where the port deliberately
+differs from the script, the step says so and why (see also the README).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from .config import NetConfig
+from .errors import OpError
+
+if TYPE_CHECKING:
+    from backends.base import Backend, Link
+
+
+class Skip(str):
+    """A step's result when there was nothing to do (and so nothing to undo)."""
+
+
+@dataclass
+class Context:
+    """One run: its inputs, and what the steps learnt on the way."""
+
+    pid: int
+    config: NetConfig
+    bridge_found: "Link | None" = None
+    made: set[str] = field(default_factory=set)  # names of steps that changed something
+
+    @property
+    def netns(self) -> str:
+        """The name the script gives the container's netns under /var/run/netns."""
+        return str(self.pid)
+
+    def vars(self) -> dict[str, object]:
+        c = self.config
+        return {"bridge_nic": c.bridge, "bridge_mac": c.bridge_mac, "bridge_ip": c.bridge_addr,
+                "veth_host": c.veth_host, "veth_container": c.veth_container,
+                "veth_container_ip": c.container_addr, "veth_host_ip": c.gateway,
+                "pid": self.pid, "NETNS": self.netns}
+
+
+Action = Callable[["Backend", Context], str]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    summary: str
+    script: tuple[str, ...]  # templates over Context.vars(): the script's own variable names
+    do: Action
+    undo: Action | None = None
+    difference: str | None = None  # a deliberate difference from the script, and why
+
+    def script_lines(self, ctx: Context) -> list[str]:
+        values = ctx.vars()
+        return [line.format(**values) for line in self.script]
+
+
+# --- the bridge ------------------------------------------------------------
+
+def check_old_bridge(b: "Backend", ctx: Context) -> str:
+    name = ctx.config.bridge
+    link = b.link_get(name)
+    if link is None:
+        return f"no link named {name} yet"
+    if link.kind != "bridge":
+        raise OpError("reuse bridge", name, f"a link of that name exists and is a {link.kind or 'plain'} "
+                      "device, not a bridge; remove it or choose another --bridge")
+    ctx.bridge_found = link
+    return f"{name} is already a bridge: reused, so the containers on it keep their network"
+
+
+def add_bridge(b: "Backend", ctx: Context) -> str:
+    if ctx.bridge_found:
+        return Skip(f"reused existing bridge {ctx.config.bridge} (MAC {ctx.bridge_found.mac})")
+    b.bridge_add(ctx.config.bridge, ctx.config.bridge_mac)
+    return f"added bridge {ctx.config.bridge}"
+
+
+def del_bridge(b: "Backend", ctx: Context) -> str:
+    b.link_del(ctx.config.bridge)
+    return f"deleted bridge {ctx.config.bridge}"
+
+
+def add_bridge_addr(b: "Backend", ctx: Context) -> str:
+    c = ctx.config
+    if ctx.bridge_found and c.bridge_addr in ctx.bridge_found.addrs:
+        return Skip(f"{c.bridge} already has {c.bridge_addr}")
+    b.addr_add(c.bridge, c.bridge_addr)
+    return f"added {c.bridge_addr} to {c.bridge}"
+
+
+def del_bridge_addr(b: "Backend", ctx: Context) -> str:
+    if "bridge-add" in ctx.made:
+        return Skip("the bridge goes, and its address with it")
+    b.addr_del(ctx.config.bridge, ctx.config.bridge_addr)
+    return f"deleted {ctx.config.bridge_addr} from {ctx.config.bridge}"
+
+
+def bridge_up(b: "Backend", ctx: Context) -> str:
+    if ctx.bridge_found and ctx.bridge_found.up:
+        return Skip(f"{ctx.config.bridge} is already up")
+    b.link_set_up(ctx.config.bridge, dev=True)
+    return f"{ctx.config.bridge} is up"
+
+
+def bridge_down(b: "Backend", ctx: Context) -> str:
+    if "bridge-add" in ctx.made:
+        return Skip("the bridge goes")
+    b.link_set_down(ctx.config.bridge)
+    return f"{ctx.config.bridge} is down again"
+
+
+# --- the veth pair -------------------------------------------------------------
+
+def add_veth(b: "Backend", ctx: Context) -> str:
+    c = ctx.config
+    b.veth_add(c.veth_host, c.veth_container)
+    return f"added {c.veth_host} <-> {c.veth_container}"
+
+
+def del_veth(b: "Backend", ctx: Context) -> str:
+    # Deleting one end deletes its peer too, in whichever netns it is.
+    b.link_del(ctx.config.veth_host)
+    return f"deleted {ctx.config.veth_host} and its peer {ctx.config.veth_container}"
+
+
+def veth_host_up(b: "Backend", ctx: Context) -> str:
+    b.link_set_up(ctx.config.veth_host)
+    return f"{ctx.config.veth_host} is up"
+
+
+def veth_host_master(b: "Backend", ctx: Context) -> str:
+    b.link_set_master(ctx.config.veth_host, ctx.config.bridge)
+    return f"{ctx.config.veth_host} is a port of {ctx.config.bridge}"
+
+
+def veth_into_netns(b: "Backend", ctx: Context) -> str:
+    b.link_set_netns(ctx.config.veth_container, ctx.pid)
+    return f"{ctx.config.veth_container} is in the netns of pid {ctx.pid}"
+
+
+# --- the container's netns, exposed under /var/run/netns while we work -----------
+
+def expose(b: "Backend", ctx: Context) -> str:
+    return b.netns_expose(ctx.pid)
+
+
+def hide(b: "Backend", ctx: Context) -> str:
+    return b.netns_hide(ctx.pid)
+
+
+def container_addr(b: "Backend", ctx: Context) -> str:
+    c = ctx.config
+    b.addr_add(c.veth_container, c.container_addr, netns=ctx.netns)
+    return f"added {c.container_addr} to {c.veth_container}"
+
+
+def container_up(b: "Backend", ctx: Context) -> str:
+    b.link_set_up(ctx.config.veth_container, netns=ctx.netns)
+    return f"{ctx.config.veth_container} is up"
+
+
+def container_lo_up(b: "Backend", ctx: Context) -> str:
+    lo = b.link_get("lo", netns=ctx.netns)
+    if lo is not None and lo.up:
+        return Skip("lo is already up")
+    b.link_set_up("lo", netns=ctx.netns)
+    return "lo is up"
+
+
+def container_lo_down(b: "Backend", ctx: Context) -> str:
+    b.link_set_down("lo", netns=ctx.netns)
+    return "lo is down again"
+
+
+def container_route(b: "Backend", ctx: Context) -> str:
+    c = ctx.config
+    b.route_add_default(c.gateway, c.veth_container, netns=ctx.netns)
+    return f"default via {c.gateway} dev {c.veth_container}"
+
+
+STEPS: tuple[Step, ...] = (
+    Step("bridge-check", "remove an old bridge", ("ip link del {bridge_nic}",), check_old_bridge,
+         difference="an existing bridge is reused, not deleted: deleting it would cut off every other "
+                    "container on it; a link of that name that is not a bridge is refused"),
+    Step("bridge-add", "add the bridge with its fixed MAC",
+         ("ip link add name {bridge_nic} address {bridge_mac} type bridge",), add_bridge, del_bridge),
+    Step("bridge-addr", "add the bridge's address", ("ip addr add {bridge_ip} dev {bridge_nic}",),
+         add_bridge_addr, del_bridge_addr),
+    Step("bridge-up", "bring the bridge up", ("ip link set dev {bridge_nic} up",), bridge_up, bridge_down),
+    Step("veth-add", "add the veth pair", ("ip link add {veth_host} type veth peer name {veth_container}",),
+         add_veth, del_veth),
+    Step("veth-host-up", "bring the host end up", ("ip link set {veth_host} up",), veth_host_up),
+    Step("veth-host-master", "attach the host end to the bridge",
+         ("ip link set {veth_host} master {bridge_nic}",), veth_host_master),
+    Step("veth-container-netns", "move the container end into the pid's netns",
+         ("ip link set {veth_container} netns {pid}",), veth_into_netns),
+    Step("netns-expose", "expose the netns under /var/run/netns",
+         ("if [ ! -d /var/run/netns ]; then mkdir /var/run/netns; fi",
+          "if [ -f /var/run/netns/{NETNS} ]; then rm -rf /var/run/netns/{NETNS}; fi",
+          "ln -s /proc/{NETNS}/ns/net /var/run/netns/{NETNS}",
+          'echo "netns: {NETNS}"'), expose, hide,
+         difference="a stale /var/run/netns entry (a symlink, which the script's [ -f ] misses) is "
+                    "replaced; and the entry is removed even when a later step fails"),
+    Step("container-addr", "add the container's address",
+         ("ip netns exec {NETNS} ip addr add {veth_container_ip} dev {veth_container}",), container_addr),
+    Step("container-up", "bring the container end up",
+         ("ip netns exec {NETNS} ip link set {veth_container} up",), container_up),
+    Step("container-lo-up", "bring lo up in the container", (), container_lo_up, container_lo_down,
+         difference="not in the script: without lo, 127.0.0.1 does not work inside the container"),
+    Step("container-route", "add the default route via the bridge",
+         ("ip netns exec {NETNS} ip route add default via {veth_host_ip} dev {veth_container}",),
+         container_route),
+    Step("netns-hide", "hide the netns again", ("rm -rf /var/run/netns/{NETNS}",), hide),
+)

@@ -1,0 +1,77 @@
+"""The Linux system calls Python 3.11's ``os`` module lacks, through ctypes.
+
+Each wrapper raises :class:`OSError` with the errno and the call that failed,
+for example ``[Errno 1] setns(CLONE_NEWNET) on /proc/42/ns/net: Operation
+not permitted``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 0x2
+
+_NAMES = {CLONE_NEWNS: "CLONE_NEWNS", CLONE_NEWUTS: "CLONE_NEWUTS", CLONE_NEWIPC: "CLONE_NEWIPC",
+          CLONE_NEWUSER: "CLONE_NEWUSER", CLONE_NEWPID: "CLONE_NEWPID", CLONE_NEWNET: "CLONE_NEWNET"}
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _flag_names(flags: int) -> str:
+    return "|".join(name for bit, name in _NAMES.items() if flags & bit) or hex(flags)
+
+
+def _check(result: int, call: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{call}: {os.strerror(errno)}")
+
+
+def setns(fd: int, nstype: int, what: str = "") -> None:
+    """Move the calling thread into the namespace that ``fd`` refers to."""
+    _check(_libc.setns(fd, nstype), f"setns({_flag_names(nstype)}){' on ' + what if what else ''}")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), f"unshare({_flag_names(flags)})")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+    enc = lambda s: None if s is None else os.fsencode(s)  # noqa: E731
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount({source!r} on {target!r}, type {fstype!r})")
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(_libc.umount2(os.fsencode(target), flags), f"umount2({target!r})")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    # glibc has no wrapper for pivot_root: call it by number (x86_64: 155, aarch64: 41).
+    number = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine)
+    if number is None:
+        raise OSError(38, f"pivot_root: unknown syscall number on {os.uname().machine}")
+    _check(_libc.syscall(number, os.fsencode(new_root), os.fsencode(put_old)),
+           f"pivot_root({new_root!r}, {put_old!r})")
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.sethostname(raw, len(raw)), f"sethostname({name!r})")

@@ -1,0 +1,70 @@
+"""Checks made before any change: the target pid, its netns, our privileges."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .errors import PreflightError, UsageError
+
+CAP_NET_ADMIN = 12
+CAP_SYS_ADMIN = 21  # setns() into the container's netns, as `ip netns exec` does
+
+
+@dataclass(frozen=True)
+class Target:
+    """A live process whose network namespace is not the caller's."""
+
+    pid: int
+    netns_inode: int
+
+    @property
+    def netns_path(self) -> str:
+        return f"/proc/{self.pid}/ns/net"
+
+
+def parse_pid(value: object) -> int:
+    text = str(value).strip()
+    if not text.lstrip("-").isdigit():
+        raise UsageError("pid", value, "is not a number")
+    pid = int(text)
+    if pid <= 0:
+        raise UsageError("pid", value, "must be a positive process id")
+    return pid
+
+
+def resolve_target(value: object) -> Target:
+    """The pid as a :class:`Target`, or an error that says why it cannot be one."""
+    pid = parse_pid(value)
+    path = f"/proc/{pid}/ns/net"
+    try:
+        theirs = os.stat(path)
+    except FileNotFoundError:
+        raise PreflightError(f"no process with pid {pid}: {path} does not exist") from None
+    except PermissionError:
+        raise PreflightError(f"cannot read {path}: permission denied (run as root)") from None
+    ours = os.stat("/proc/self/ns/net")
+    if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+        who = "is netsetter itself" if pid == os.getpid() else "shares netsetter's network namespace"
+        raise PreflightError(
+            f"pid {pid} {who} (net:[{ours.st_ino}]): configuring it would put a default route "
+            f"on this host; give the pid of a process in its own network namespace "
+            f"(for example one started with `unshare --net`)")
+    return Target(pid=pid, netns_inode=theirs.st_ino)
+
+
+def effective_caps() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def check_privileges() -> None:
+    caps = effective_caps()
+    missing = [name for bit, name in ((CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN"))
+               if not caps >> bit & 1]
+    if missing:
+        raise PreflightError(f"netsetter needs {' and '.join(missing)} to configure links and enter "
+                             f"network namespaces; run it as root (for example with sudo)")

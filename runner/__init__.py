@@ -1,0 +1,1 @@
+"""runner: the article's ns-proc container (not built yet; see issue 3)."""
