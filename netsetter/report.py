@@ -1,4 +1,4 @@
-"""Show a run as it happens: a live rich table on a terminal, plain lines otherwise.
+"""Show a run as it happens: coloured lines on a terminal, plain lines otherwise.
 
 Reporters receive each :class:`StepResult` when it starts, ends and (on a
 rollback) is undone. JSON output is not a reporter: the CLI prints the whole
@@ -19,7 +19,7 @@ _STYLES = {"ok": "green", "skipped": "cyan", "failed": "bold red", "running": "y
 
 
 def script_text(record: StepResult) -> str:
-    return " ; ".join(record.script) if record.script else "(not in the script)"
+    return " ; ".join(record.script) if record.script else "(not in the script: added by the port)"
 
 
 class PlainReporter:
@@ -43,48 +43,32 @@ class PlainReporter:
 
 
 class RichReporter:
-    """A table that fills in row by row while the steps run."""
+    """Coloured lines on a terminal: each step as it ends, its script line beside it."""
 
     def __init__(self, console: "Console") -> None:
-        from rich.live import Live
-
         self.console = console
-        self.result: Result | None = None
-        self.live = Live(console=console, auto_refresh=False, transient=False)
-
-    def _table(self):  # type: ignore[no-untyped-def]
-        from rich.table import Table
-
-        assert self.result is not None
-        r = self.result
-        table = Table(title=f"netsetter: pid {r.pid}, backend {r.backend}", title_justify="left",
-                      expand=False, show_lines=False)
-        table.add_column("#", justify="right", style="dim")
-        table.add_column("", width=1)
-        table.add_column("step")
-        table.add_column("script line", style="bright_black", overflow="fold")
-        table.add_column("result", overflow="fold")
-        table.add_column("ms", justify="right")
-        for s in r.steps:
-            style = _STYLES.get(s.status, "")
-            detail = s.detail if s.undo is None else f"{s.detail}\n[magenta]undone: {s.undo}[/]"
-            if s.difference and s.status != "pending":
-                detail += "\n[dim italic]differs from the script on purpose[/]"
-            table.add_row(str(s.index), f"[{style}]{_MARKS.get(s.status, '?')}[/]", f"[{style}]{s.name}[/]",
-                          "\n".join(s.script) or "[italic](not in the script)[/]", detail,
-                          f"{s.ms:.1f}" if s.status not in ("pending", "running") else "")
-        return table
 
     def start(self, result: Result) -> None:
-        self.result = result
-        self.live.start()
-        self.live.update(self._table(), refresh=True)
+        self.console.print(f"[bold]netsetter[/]: pid [bold]{result.pid}[/], backend [bold]{result.backend}[/]",
+                           highlight=False)
 
     def __call__(self, record: StepResult) -> None:
-        self.live.update(self._table(), refresh=True)
+        from rich.markup import escape
+
+        if record.undo is not None:
+            self.console.print(f"   [magenta]↺ {record.index:2d} {record.name}[/]  {escape(record.undo)}",
+                               highlight=False)
+            return
+        if record.status in ("running", "pending"):
+            return
+        style = _STYLES.get(record.status, "")
+        note = " [dim italic](deliberate difference)[/]" if record.difference else ""
+        self.console.print(f" [{style}]{_MARKS[record.status]} {record.index:2d} {record.name:<20}[/] "
+                           f"[dim]{record.ms:6.1f} ms[/]  [{style}]{escape(record.detail)}[/]{note}",
+                           highlight=False)
+        for line in record.script or ["# not in the script: added by the port"]:
+            self.console.print(f"        [bright_black]$ {escape(line)}[/]", highlight=False)
 
     def finish(self, result: Result) -> None:
-        self.live.update(self._table(), refresh=True)
-        self.live.stop()
         colour = "green" if result.outcome == "ok" else "red"
-        self.console.print(f"[{colour}]{result.outcome}[/] in {result.ms:.1f} ms")
+        self.console.print(f"[{colour}]{result.outcome}[/] in {result.ms:.1f} ms", highlight=False)

@@ -8,6 +8,7 @@ differs from the script, the step says so and why (see also the README).
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -120,7 +121,14 @@ def bridge_down(b: "Backend", ctx: Context) -> str:
 
 def add_veth(b: "Backend", ctx: Context) -> str:
     c = ctx.config
-    b.veth_add(c.veth_host, c.veth_container)
+    try:
+        b.veth_add(c.veth_host, c.veth_container)
+    except OpError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
+        taken = next((n for n in (c.veth_host, c.veth_container) if b.link_get(n)), exc.obj)
+        raise OpError("add veth pair", taken, "a link of that name already exists on the host; give "
+                      "this container other names with --veth-host/--veth-container") from None
     return f"added {c.veth_host} <-> {c.veth_container}"
 
 
