@@ -24,7 +24,7 @@ def sandbox(request: pytest.FixtureRequest):
     tag = re.sub(r"[^a-z0-9]", "", request.node.name.lower())
 
     def make() -> Sandbox:
-        box = Sandbox(tag)
+        box = Sandbox(tag=tag)
         made.append(box)
         return box
 
