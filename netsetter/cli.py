@@ -2,19 +2,23 @@
 
 ``netsetter PID`` is short for ``netsetter up PID``. Domain errors become one
 line on stderr and an exit status (see :class:`netsetter.errors.ExitStatus`);
-a traceback only with ``--debug``.
+a traceback only with ``--debug``. Heavy modules (sh, pyroute2, rich) are
+imported inside the commands that use them, so ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
-from typing import Optional
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
 import typer
 
 from .config import DEFAULTS
-from .errors import ExitStatus, NetsetterError
+from .errors import ExitStatus, NetsetterError, Terminated
 
 HELP = """Give the network namespace of a running process a network, as netsetter.sh does.
 
@@ -27,17 +31,30 @@ brings it and lo up, and adds a default route via 10.10.10.100.
 
 app = typer.Typer(help=HELP, add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
-COMMANDS = ("up",)
+COMMANDS = ("up", "compare")
+
+
+def _opt(key: str, help_: str, metavar: str) -> Any:
+    return typer.Option(f"--{key.replace('_', '-')}", help=f"{help_} [default: {DEFAULTS[key]}]",
+                        metavar=metavar, show_default=False)
+
+
+# The script's hard-coded values, one option each; None means the script's default.
+Bridge = Annotated[Optional[str], _opt("bridge", "Bridge name.", "NAME")]
+BridgeMac = Annotated[Optional[str], _opt("bridge_mac", "Bridge MAC address.", "MAC")]
+BridgeAddr = Annotated[Optional[str], _opt("bridge_addr", "Bridge address/prefix.", "ADDR/LEN")]
+VethHost = Annotated[Optional[str], _opt("veth_host", "Host end of the veth pair.", "NAME")]
+VethContainer = Annotated[Optional[str], _opt("veth_container", "Container end of the veth pair.", "NAME")]
+ContainerAddr = Annotated[Optional[str], _opt("container_addr", "Container address/prefix.", "ADDR/LEN")]
+Gateway = Annotated[Optional[str], typer.Option("--gateway", metavar="ADDR", show_default=False,
+                                                help="Container's default gateway [default: the bridge's address]")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON result instead of the table.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 
 
 @app.callback()
 def _group() -> None:
     """netsetter PID is short for netsetter up PID."""
-
-
-def _opt(key: str, help_: str, metavar: str):  # type: ignore[no-untyped-def]
-    return typer.Option(None, f"--{key.replace('_', '-')}", help=f"{help_} [default: {DEFAULTS[key]}]",
-                        metavar=metavar, show_default=False)
 
 
 # Unknown options are let through so that a negative pid ("-1") reaches the pid check;
@@ -46,32 +63,102 @@ def _opt(key: str, help_: str, metavar: str):  # type: ignore[no-untyped-def]
              help="Set up the network of PID's netns, step by step (the default command).")
 def up(
     ctx: typer.Context,
-    pid: str = typer.Argument(..., help="A process in its own network namespace (for example started "
-                                        "with `unshare --net`).", metavar="PID", show_default=False),
-    bridge: Optional[str] = _opt("bridge", "Bridge name.", "NAME"),
-    bridge_mac: Optional[str] = _opt("bridge_mac", "Bridge MAC address.", "MAC"),
-    bridge_addr: Optional[str] = _opt("bridge_addr", "Bridge address/prefix.", "ADDR/LEN"),
-    veth_host: Optional[str] = _opt("veth_host", "Host end of the veth pair.", "NAME"),
-    veth_container: Optional[str] = _opt("veth_container", "Container end of the veth pair.", "NAME"),
-    container_addr: Optional[str] = _opt("container_addr", "Container address/prefix.", "ADDR/LEN"),
-    gateway: Optional[str] = typer.Option(None, "--gateway", metavar="ADDR", show_default=False,
-                                          help="Container's default gateway [default: the bridge's address]"),
-    backend: Optional[str] = typer.Option(None, "--backend", metavar="ip|netlink", show_default=False,
-                                          help="ip: the ip binary, one process per script line; netlink: "
-                                               "pyroute2, no process. [default: $NETSETTER_BACKEND, else ip]"),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON result instead of the steps."),
-    debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors."),
+    pid: Annotated[str, typer.Argument(help="A process in its own network namespace (for example "
+                                            "started with `unshare --net`).", metavar="PID",
+                                       show_default=False)],
+    bridge: Bridge = None, bridge_mac: BridgeMac = None, bridge_addr: BridgeAddr = None,
+    veth_host: VethHost = None, veth_container: VethContainer = None,
+    container_addr: ContainerAddr = None, gateway: Gateway = None,
+    backend: Annotated[Optional[str], typer.Option(
+        "--backend", metavar="ip|netlink", show_default=False,
+        help="ip: the ip binary, one process per script line; netlink: pyroute2, no process. "
+             "[default: $NETSETTER_BACKEND, else ip]")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the steps as a bash script; change "
+                                                            "nothing.")] = False,
+    as_json: AsJson = False, debug: Debug = False,
 ) -> None:
     for arg in [pid, *ctx.args]:
         if arg.startswith("-") and not arg.lstrip("-").isdigit():
             _fail(f"no such option: {arg} (see netsetter up --help)", ExitStatus.USAGE)
     if ctx.args:
         _fail(f"unexpected argument: {ctx.args[0]} (netsetter takes one PID)", ExitStatus.USAGE)
-    code = run_up(pid, dict(bridge=bridge, bridge_mac=bridge_mac, bridge_addr=bridge_addr,
-                            veth_host=veth_host, veth_container=veth_container,
-                            container_addr=container_addr, gateway=gateway),
-                  backend=backend, as_json=as_json, debug=debug)
-    raise typer.Exit(code)
+    values = dict(bridge=bridge, bridge_mac=bridge_mac, bridge_addr=bridge_addr, veth_host=veth_host,
+                  veth_container=veth_container, container_addr=container_addr, gateway=gateway)
+    if dry_run:
+        raise typer.Exit(_guard(debug, lambda: _dry_run(pid, values)))
+    raise typer.Exit(run_up(pid, values, backend=backend, as_json=as_json, debug=debug))
+
+
+@app.command("compare", help="Run the original script and the port in throwaway sandboxes and compare the "
+                             "state after every command, side by side.")
+def compare_cmd(
+    script: Annotated[Optional[Path], typer.Option(
+        "--script", metavar="PATH", show_default=False,
+        help="The original netsetter.sh (or a variant). [default: $NETSETTER_SCRIPT]")] = None,
+    backend: Annotated[str, typer.Option("--backend", metavar="ip|netlink|all",
+                                         help="The port's backend(s) to compare.")] = "all",
+    bridge: Bridge = None, bridge_mac: BridgeMac = None, bridge_addr: BridgeAddr = None,
+    veth_host: VethHost = None, veth_container: VethContainer = None,
+    container_addr: ContainerAddr = None, gateway: Gateway = None,
+    as_json: AsJson = False, debug: Debug = False,
+) -> None:
+    values = dict(bridge=bridge, bridge_mac=bridge_mac, bridge_addr=bridge_addr, veth_host=veth_host,
+                  veth_container=veth_container, container_addr=container_addr, gateway=gateway)
+    raise typer.Exit(_guard(debug, lambda: _compare(script, backend, values, as_json)))
+
+
+def _guard(debug: bool, action: Any) -> int:
+    """Run one command body; a domain error becomes one line and its exit status."""
+    try:
+        return int(action())
+    except NetsetterError as exc:
+        if debug:
+            raise
+        print(f"netsetter: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+
+
+def _dry_run(pid: str, values: dict[str, Optional[str]]) -> int:
+    from .config import NetConfig
+    from .dryrun import render
+    from .target import parse_pid
+
+    config = NetConfig.build(**values)
+    sys.stdout.write(render(parse_pid(pid), config))
+    return ExitStatus.OK
+
+
+def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[str]], as_json: bool) -> int:
+    from backends import NAMES, resolve
+
+    from .compare import compare
+    from .compare import report
+    from .config import NetConfig
+    from .errors import UsageError
+    from .target import check_privileges
+
+    config = NetConfig.build(**values)
+    path = script or (Path(os.environ["NETSETTER_SCRIPT"]) if os.environ.get("NETSETTER_SCRIPT") else None)
+    if path is None:
+        raise UsageError("script", "", "give the original script with --script PATH or $NETSETTER_SCRIPT")
+    backends = list(NAMES) if backend == "all" else [resolve(backend)]
+    check_privileges()
+    signal.signal(signal.SIGTERM, _interrupt)
+    comparison = compare(path.resolve(), backends, config)
+    if as_json:
+        print_json(comparison.as_dict())
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        report.rich(comparison, Console())
+    else:
+        report.plain(comparison, sys.stdout)
+    return ExitStatus.OK if comparison.same else ExitStatus.FAILURE
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so that whatever was made is removed on the way out."""
+    raise Terminated
 
 
 def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str], as_json: bool,
@@ -124,25 +211,27 @@ def _fail(message: str, status: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] not in COMMANDS and args[0] not in ("--help", "-h"):
+    if not args:
+        args = ["--help"]
+    if args[0] not in COMMANDS and args[0] not in ("--help", "-h"):
         args.insert(0, "up")
     command = typer.main.get_command(app)
     try:
         status = command.main(args, prog_name="netsetter", standalone_mode=False)
-        return status if isinstance(status, int) else ExitStatus.OK
+        status = status if isinstance(status, int) else ExitStatus.OK
     except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        return ExitStatus.INTERRUPTED
+        status = exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        status = ExitStatus.INTERRUPTED
+    except Terminated:
+        print("netsetter: terminated", file=sys.stderr)
+        return ExitStatus.TERMINATED
     except typer.TyperException as exc:  # bad usage, found by the parser
-        if getattr(exc, "ctx", None) is not None and not args:
-            print(exc.ctx.get_help())
-            return ExitStatus.USAGE
         print(f"netsetter: error: {exc.format_message()}", file=sys.stderr)
         return ExitStatus.USAGE
-    except NetsetterError as exc:
-        print(f"netsetter: error: {exc}", file=sys.stderr)
-        return exc.exit_status
+    if status == ExitStatus.INTERRUPTED:  # typer turns Ctrl-C into exit status 130
+        print("netsetter: interrupted", file=sys.stderr)
+    return status
 
 
 def print_json(data: object) -> None:

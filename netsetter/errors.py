@@ -62,3 +62,11 @@ class StepFailed(NetsetterError):
         if self.undo_errors:
             message += "; undo also failed: " + "; ".join(self.undo_errors)
         super().__init__(message)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived. A BaseException, like KeyboardInterrupt, so that it
+    unwinds through every ``finally`` (removing what was made) and is not
+    mistaken for an ordinary error on the way."""
+
+    exit_status = ExitStatus.TERMINATED

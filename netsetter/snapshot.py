@@ -107,3 +107,50 @@ def take(ref: NetnsRef) -> Snapshot:
 
 def netns_entry_exists(pid: int) -> bool:
     return os.path.lexists(f"/var/run/netns/{pid}")
+
+
+@dataclass
+class State:
+    """Both sides of one sandbox at one moment: the host, the container, the entry."""
+
+    host: Snapshot
+    container: Snapshot
+    entry: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"host": self.host.as_dict(), "container": self.container.as_dict(), "netns_entry": self.entry}
+
+
+def state_of(host: NetnsRef, container_pid: int) -> State:
+    return State(take(host), take(NetnsRef(pid=container_pid)), netns_entry_exists(container_pid))
+
+
+def _link_words(attrs: dict[str, Any]) -> str:
+    return " ".join(f"{k} {v}" for k, v in attrs.items() if v is not None)
+
+
+def diff(reference: State, other: State) -> list[str]:
+    """How ``other`` differs from ``reference``, in `ip`'s words.
+
+    "missing": the reference has it and the other has not; "extra": the other way.
+    """
+    out: list[str] = []
+    for where in ("host", "container"):
+        ref, oth = getattr(reference, where), getattr(other, where)
+        for name in sorted(set(ref.links) | set(oth.links)):
+            a, b = ref.links.get(name), oth.links.get(name)
+            if a is None:
+                out.append(f"link extra in {where}: {name} {_link_words(b)}")
+            elif b is None:
+                out.append(f"link missing in {where}: {name} {_link_words(a)}")
+            else:
+                for key in a:
+                    if a[key] != b.get(key):
+                        out.append(f"link {name} in {where}: {key} {a[key]} in script, {b.get(key)} in port")
+        for kind, ref_items, oth_items in (("addr", ref.addrs, oth.addrs), ("route", ref.routes, oth.routes)):
+            out += [f"{kind} missing in {where}: {x}" for x in ref_items if x not in oth_items]
+            out += [f"{kind} extra in {where}: {x}" for x in oth_items if x not in ref_items]
+    if reference.entry != other.entry:
+        have = "present" if reference.entry else "absent"
+        out.append(f"/var/run/netns entry {have} in script, {'present' if other.entry else 'absent'} in port")
+    return out

@@ -56,10 +56,16 @@ class Step:
     do: Action
     undo: Action | None = None
     difference: str | None = None  # a deliberate difference from the script, and why
+    bash: tuple[str, ...] | None = None  # what the step does, in bash, where not the script lines
 
     def script_lines(self, ctx: Context) -> list[str]:
         values = ctx.vars()
         return [line.format(**values) for line in self.script]
+
+    def bash_lines(self, ctx: Context) -> list[str]:
+        """The step as bash would run it (for --dry-run); the script's lines unless it differs."""
+        values = ctx.vars()
+        return [line.format(**values) for line in (self.script if self.bash is None else self.bash)]
 
 
 # --- the bridge ------------------------------------------------------------
@@ -196,11 +202,20 @@ def container_route(b: "Backend", ctx: Context) -> str:
 STEPS: tuple[Step, ...] = (
     Step("bridge-check", "remove an old bridge", ("ip link del {bridge_nic}",), check_old_bridge,
          difference="an existing bridge is reused, not deleted: deleting it would cut off every other "
-                    "container on it; a link of that name that is not a bridge is refused"),
+                    "container on it; a link of that name that is not a bridge is refused",
+         bash=("bridge_found=",
+               "if ip -d -o link show dev {bridge_nic} 2>/dev/null | grep -q ' bridge '; then",
+               "    bridge_found=1",
+               "elif ip link show dev {bridge_nic} >/dev/null 2>&1; then",
+               "    echo '{bridge_nic} exists and is not a bridge' >&2; exit 1",
+               "fi")),
     Step("bridge-add", "add the bridge with its fixed MAC",
-         ("ip link add name {bridge_nic} address {bridge_mac} type bridge",), add_bridge, del_bridge),
+         ("ip link add name {bridge_nic} address {bridge_mac} type bridge",), add_bridge, del_bridge,
+         bash=('[ -n "$bridge_found" ] || ip link add name {bridge_nic} address {bridge_mac} type bridge',)),
     Step("bridge-addr", "add the bridge's address", ("ip addr add {bridge_ip} dev {bridge_nic}",),
-         add_bridge_addr, del_bridge_addr),
+         add_bridge_addr, del_bridge_addr,
+         bash=('[ -n "$bridge_found" ] && ip -o addr show dev {bridge_nic} | grep -q " {bridge_ip} " ||',
+               "    ip addr add {bridge_ip} dev {bridge_nic}")),
     Step("bridge-up", "bring the bridge up", ("ip link set dev {bridge_nic} up",), bridge_up, bridge_down),
     Step("veth-add", "add the veth pair", ("ip link add {veth_host} type veth peer name {veth_container}",),
          add_veth, del_veth),
@@ -215,13 +230,19 @@ STEPS: tuple[Step, ...] = (
           "ln -s /proc/{NETNS}/ns/net /var/run/netns/{NETNS}",
           'echo "netns: {NETNS}"'), expose, hide,
          difference="a stale /var/run/netns entry (a symlink, which the script's [ -f ] misses) is "
-                    "replaced; and the entry is removed even when a later step fails"),
+                    "replaced; and the entry is removed even when a later step fails",
+         bash=("mkdir -p /var/run/netns",
+               "if [ -L /var/run/netns/{NETNS} ]; then rm -f /var/run/netns/{NETNS}; fi",
+               "ln -s /proc/{NETNS}/ns/net /var/run/netns/{NETNS}",
+               "trap 'rm -f /var/run/netns/{NETNS}' EXIT  # hidden again even if a step fails",
+               'echo "netns: {NETNS}"')),
     Step("container-addr", "add the container's address",
          ("ip netns exec {NETNS} ip addr add {veth_container_ip} dev {veth_container}",), container_addr),
     Step("container-up", "bring the container end up",
          ("ip netns exec {NETNS} ip link set {veth_container} up",), container_up),
     Step("container-lo-up", "bring lo up in the container", (), container_lo_up, container_lo_down,
-         difference="not in the script: without lo, 127.0.0.1 does not work inside the container"),
+         difference="not in the script: without lo, 127.0.0.1 does not work inside the container",
+         bash=("ip netns exec {NETNS} ip link set lo up",)),
     Step("container-route", "add the default route via the bridge",
          ("ip netns exec {NETNS} ip route add default via {veth_host_ip} dev {veth_container}",),
          container_route),

@@ -1,0 +1,186 @@
+"""netsetter compare and --dry-run, against the original script and altered copies of it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .sandbox import NETSETTER, ROOT
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def compare(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*NETSETTER, "compare", *args], capture_output=True, text=True, env=ENV, timeout=120)
+
+
+def leftovers() -> list[str]:
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    found = [line.split()[0] for line in names.splitlines() if line.startswith("nsp-cmp-")]
+    found += [e for e in os.listdir("/var/run/netns") if e.isdigit()] if os.path.isdir("/var/run/netns") else []
+    return found
+
+
+@pytest.fixture
+def altered(tmp_path, original_script):
+    """A copy of the original script with one change."""
+    def make(edit) -> str:
+        path = tmp_path / "netsetter-altered.sh"
+        path.write_text(edit(original_script.read_text()))
+        return str(path)
+    return make
+
+
+def test_original_script_is_the_same_as_every_backend(original_script):
+    proc = compare("--script", str(original_script), "--backend", "all", "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["verdict"] == "same" and result["script_status"] == 0
+    assert set(result["backends"]) == {"ip", "netlink"}
+    rows = result["rows"]
+    commands = [r["command"] for r in rows if r["command"]]
+    # one row per command bash ran: 2 echos, 7 assignments, 11 ip lines, NETNS=, 2 tests, ln, echo, rm
+    assert len(commands) == 26
+    assert commands[9]["text"] == "ip link del $bridge_nic" and commands[9]["status"] == 1
+    assert "Cannot find device" in commands[9]["output"]
+    assert commands[0]["output"].startswith("usage:")
+    assert {r["status"]["ip"] for r in rows} <= {"same", "deliberate"}
+    assert {r["status"]["netlink"] for r in rows} <= {"same", "deliberate"}
+    deliberate = [r["step"] for r in rows if r["deliberate"]]
+    assert deliberate == ["bridge-check", "netns-expose", "container-lo-up"]
+    # every snapshot is in the JSON: the script's after each command, the port's after each step
+    assert all(c["after"]["container"] is not None for c in commands)
+    assert len(result["backends"]["netlink"]["steps"]) == 14
+    final = result["backends"]["ip"]["steps"][-1]["after"]
+    assert "default via 10.10.10.100 dev veth_conta" in " ".join(final["container"]["routes"]) or \
+        any(r.startswith("0.0.0.0/0 via 10.10.10.100") or r.startswith("default via 10.10.10.100")
+            for r in final["container"]["routes"])
+    assert not leftovers()
+
+
+def test_plain_table_has_one_row_per_command(original_script):
+    proc = compare("--script", str(original_script), "--backend", "ip")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[-1].startswith("same: the port (ip) ends every aligned command in the script's state")
+    assert any("ip link del $bridge_nic" in l and "bridge-check (deliberate)" in l and "ip: same" in l
+               for l in lines)
+    assert any("(not in the script)" in l and "container-lo-up (deliberate)" in l for l in lines)
+
+
+@pytest.mark.parametrize("backend", ["ip", "netlink"])
+def test_another_container_address_is_found_at_its_step(altered, backend):
+    script = altered(lambda s: s.replace("veth_container_ip='10.10.10.101/24'", "veth_container_ip='10.10.10.150/24'"))
+    proc = compare("--script", script, "--backend", backend)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[-1] == (
+        f"different ({backend}): first at line 50 `ip netns exec $NETNS ip addr add $veth_container_ip dev "
+        "$veth_container`, port step 10 container-addr")
+    assert "    addr missing in container: inet 10.10.10.150/24 scope global dev veth_conta" in proc.stdout
+    assert "    addr extra in container: inet 10.10.10.101/24 scope global dev veth_conta" in proc.stdout
+    assert not leftovers()
+
+
+def test_removed_route_line_is_found_at_its_step(altered):
+    script = altered(lambda s: "\n".join(l for l in s.splitlines() if "ip route add default" not in l))
+    proc = compare("--script", script, "--backend", "all", "--json")
+    assert proc.returncode == 1
+    result = json.loads(proc.stdout)
+    row = next(r for r in result["rows"] if r["step"] == "container-route")
+    assert row["command"] is None
+    for backend in ("ip", "netlink"):
+        assert row["status"][backend] == "differs"
+        assert row["differences"][backend] == ["step container-route has no line in the script",
+                                               "route extra in container: default via 10.10.10.100 dev veth_conta"]
+    assert not leftovers()
+
+
+def test_extra_mtu_line_is_found_at_its_line(altered):
+    script = altered(lambda s: s.replace("ip link set $veth_host master $bridge_nic",
+                                         "ip link set $veth_host master $bridge_nic\nip link set $veth_host mtu 1400"))
+    proc = compare("--script", script, "--backend", "ip")
+    assert proc.returncode == 1
+    assert "line 31 `ip link set $veth_host mtu 1400` [ip: differs]" in proc.stdout
+    assert "    link veth_host in host: mtu 1400 in script, 1500 in port" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == "different (ip): first at line 31 `ip link set $veth_host mtu 1400`, port step —"
+    assert not leftovers()
+
+
+def test_script_failing_half_way_leaves_nothing(altered):
+    script = altered(lambda s: s.replace("ip link set $veth_host up", "set -e\nip link set nosuchlink up"))
+    proc = compare("--script", script, "--backend", "ip", "--json")
+    assert proc.returncode == 1
+    result = json.loads(proc.stdout)
+    assert result["script_status"] == 1
+    assert result["rows"][-1]["status"]["ip"] in ("differs", "carried")
+    assert not leftovers()
+
+
+def test_lines_that_cannot_run_in_a_sandbox_are_reported(tmp_path):
+    script = tmp_path / "bad.sh"
+    script.write_text("#!/bin/bash\nip link set lo netns 1\nrm -rf /etc/hostname\ncurl http://example.com\n"
+                      "x=$(hostname)\n")
+    proc = compare("--script", str(script), "--backend", "ip")
+    assert proc.returncode == 1
+    out = proc.stdout
+    assert "not run in the sandbox: moves a link into netns 1, not the container's" in out
+    assert "not run in the sandbox: rm of /etc/hostname: only entries the script made under /var/run/netns" in out
+    assert "not run in the sandbox: `curl` is not an ip, echo, mkdir, ln or rm command" in out
+    assert "not run in the sandbox: its words cannot be expanded safely" in out
+    assert os.path.exists("/etc/hostname")
+    assert not leftovers()
+
+
+@pytest.mark.parametrize("sig,status,word", [(signal.SIGINT, 130, "interrupted"),
+                                             (signal.SIGTERM, 143, "terminated")])
+def test_interrupted_compare_removes_its_sandboxes(tmp_path, sig, status, word):
+    script = tmp_path / "hangs.sh"
+    script.write_text("#!/bin/bash\necho started\nip monitor link\n")  # runs until stopped
+    proc = subprocess.Popen([*NETSETTER, "compare", "--script", str(script), "--backend", "ip"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline = time.monotonic() + 20
+    while not subprocess.run(["pgrep", "-f", "ip monitor link"], capture_output=True).stdout:
+        assert time.monotonic() < deadline, "the script never started"
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == status, err
+    assert err.strip() == f"netsetter: {word}"
+    assert not leftovers()
+    assert not subprocess.run(["pgrep", "-f", "ip monitor link"], capture_output=True).stdout
+
+
+def test_dry_run_changes_nothing_and_runs_as_the_port_does(sandbox):
+    ref_box, dry_box = sandbox(), sandbox()
+    ref_c, dry_c = ref_box.container(), dry_box.container()
+    before = dry_box.snapshot(), dry_c.snapshot()
+    dry = dry_box.netsetter(str(dry_c.pid), "--dry-run", "--container-addr", "10.10.10.123/24")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("#!/usr/bin/env bash\n")
+    assert (dry_box.snapshot(), dry_c.snapshot()) == before
+    assert "# 13/14 container-route: add the default route via the bridge" in dry.stdout
+    ran = dry_box.run("bash", "-s", stdin=dry.stdout)
+    assert ran.returncode == 0, ran.stderr
+    port = ref_box.netsetter(str(ref_c.pid), "--container-addr", "10.10.10.123/24")
+    assert port.returncode == 0, port.stderr
+    assert dry_box.snapshot() == ref_box.snapshot()
+    assert dry_c.snapshot() == ref_c.snapshot()
+    assert "inet 10.10.10.123/24 scope global dev veth_conta" in dry_c.snapshot().addrs
+    assert not os.path.lexists(f"/var/run/netns/{dry_c.pid}")
+    # and lo, which the snapshots set aside, is up on both sides
+    for c in (dry_c, ref_c):
+        assert "UP" in json.loads(c.run("ip", "-j", "link", "show", "lo").stdout)[0]["flags"]
+
+
+def test_dry_run_refuses_bad_input():
+    proc = subprocess.run([*NETSETTER, "1", "--dry-run", "--bridge-mac", "ff:ff:ff:ff:ff:ff"],
+                          capture_output=True, text=True, env=ENV)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == ("netsetter: error: invalid bridge MAC 'ff:ff:ff:ff:ff:ff': is a multicast "
+                                   "address; a link needs a unicast MAC (the lowest bit of the first byte must be 0)")
