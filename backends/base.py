@@ -32,6 +32,8 @@ class Link:
     master: str | None
     mac: str
     addrs: tuple[IPv4Interface, ...] = ()
+    index: int = 0
+    peer_index: int | None = None  # IFLA_LINK: a veth's peer, in whichever netns it is
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,11 @@ _STRERRORS = {os.strerror(n): n for n in (errnos.EEXIST, errnos.ENODEV, errnos.E
                                           errnos.EADDRNOTAVAIL, errnos.ENOTSUP)}
 
 
+_STRERRORS.update({"Cannot find device": errnos.ENODEV, "does not exist": errnos.ENODEV})
+
+
 def errno_of(message: str) -> int | None:
-    """The errno whose strerror text ends ``message`` (as `ip` prints it), if any."""
+    """The errno that `ip`'s message stands for, if it names one."""
     for text, number in _STRERRORS.items():
         if text in message:
             return number
@@ -69,6 +74,14 @@ class Backend(ABC):
     # --- queries -------------------------------------------------------
     @abstractmethod
     def link_get(self, name: str, netns: str | None = None) -> Link | None: ...
+
+    @abstractmethod
+    def bridge_ports(self, bridge: str) -> list[str]:
+        """The names of the links whose master is ``bridge``."""
+
+    @abstractmethod
+    def default_route(self, netns: str | None = None) -> tuple[str, str] | None:
+        """The main table's default route as (gateway, dev), if there is one."""
 
     # --- links ---------------------------------------------------------
     @abstractmethod

@@ -72,7 +72,21 @@ class IpBackend(Backend):
             mac=data.get("address", ""),
             addrs=tuple(IPv4Interface(f"{a['local']}/{a['prefixlen']}")
                         for a in data.get("addr_info", []) if a.get("family") == "inet"),
+            index=data["ifindex"],
+            peer_index=data.get("link_index"),
         )
+
+    def bridge_ports(self, bridge: str) -> list[str]:
+        out = self._run("list ports of", bridge, ["-j", "link", "show", "master", bridge], change=False)
+        return [link["ifname"] for link in json.loads(out or "[]")]
+
+    def default_route(self, netns: str | None = None) -> tuple[str, str] | None:
+        out = self._run("show default route", netns or "host", ["-j", "-4", "route", "show", "default"],
+                        netns, change=False)
+        for route in json.loads(out or "[]"):
+            if "gateway" in route:
+                return route["gateway"], route.get("dev", "")
+        return None
 
     # --- links ---------------------------------------------------------------
     def link_del(self, name: str, netns: str | None = None) -> None:

@@ -102,7 +102,27 @@ class NetlinkBackend(Backend):
                       for a in ipr.get_addr(index=found[0], family=2))
         return Link(name=name, kind=info.get_attr("IFLA_INFO_KIND") if info else None,
                     up=bool(msg["flags"] & IFF_UP), master=master_name,
-                    mac=msg.get_attr("IFLA_ADDRESS") or "", addrs=addrs)
+                    mac=msg.get_attr("IFLA_ADDRESS") or "", addrs=addrs, index=int(found[0]),
+                    peer_index=msg.get_attr("IFLA_LINK"))
+
+    def bridge_ports(self, bridge: str) -> list[str]:
+        ipr = self._ipr(None)
+        self.trace.append(Command(f"RTM_GETLINK master {bridge}", False))
+        found = ipr.link_lookup(ifname=bridge)
+        if not found:
+            return []
+        return [m.get_attr("IFLA_IFNAME") for m in ipr.get_links() if m.get_attr("IFLA_MASTER") == found[0]]
+
+    def default_route(self, netns: str | None = None) -> tuple[str, str] | None:
+        ipr = self._ipr(netns)
+        self.trace.append(Command("RTM_GETROUTE default" + (f" (netns {netns})" if netns else ""), False))
+        for route in ipr.get_default_routes(family=2, table=254):
+            gateway = route.get_attr("RTA_GATEWAY")
+            if gateway:
+                oif = route.get_attr("RTA_OIF")
+                dev = ipr.get_links(oif)[0].get_attr("IFLA_IFNAME") if oif else ""
+                return gateway, dev
+        return None
 
     # --- links ---------------------------------------------------------------
     def link_del(self, name: str, netns: str | None = None) -> None:

@@ -31,7 +31,7 @@ brings it and lo up, and adds a default route via 10.10.10.100.
 
 app = typer.Typer(help=HELP, add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
-COMMANDS = ("up", "compare")
+COMMANDS = ("up", "down", "compare")
 
 
 def _opt(key: str, help_: str, metavar: str) -> Any:
@@ -87,6 +87,46 @@ def up(
     if dry_run:
         raise typer.Exit(_guard(debug, lambda: _dry_run(pid, values)))
     raise typer.Exit(run_up(pid, values, backend=backend, as_json=as_json, debug=debug))
+
+
+@app.command("down", help="Remove what `netsetter PID` made for a container: its host veth end (the "
+                          "container end goes with it), its /var/run/netns entry and its record. The "
+                          "bridge stays, for other containers, unless --bridge is given.")
+def down_cmd(
+    target: Annotated[str, typer.Argument(metavar="PID|IFNAME", show_default=False,
+                                          help="The container's pid, or one of its interface names "
+                                               "(the process may be gone).")],
+    bridge: Annotated[bool, typer.Option("--bridge", help="Also delete the bridge, if no other port "
+                                                          "remains on it.")] = False,
+    veth_host: VethHost = None, veth_container: VethContainer = None,
+    backend: Annotated[Optional[str], typer.Option(
+        "--backend", metavar="ip|netlink", show_default=False,
+        help="[default: $NETSETTER_BACKEND, else ip]")] = None,
+    as_json: AsJson = False, debug: Debug = False,
+) -> None:
+    raise typer.Exit(_guard(debug, lambda: _down(target, bridge, dict(veth_host=veth_host,
+                                                                      veth_container=veth_container),
+                                                 backend, as_json)))
+
+
+def _down(target: str, bridge: bool, values: dict[str, Optional[str]], backend: Optional[str],
+          as_json: bool) -> int:
+    from backends import open_backend
+
+    from .config import NetConfig
+    from .teardown import down
+
+    config = NetConfig.build(**values)
+    with open_backend(backend) as chosen:
+        result = down(target, config, chosen, bridge=bridge)
+    if as_json:
+        print_json(result.as_dict())
+        return ExitStatus.OK
+    for line in result.actions + result.notes:
+        print(f"netsetter down {target}: {line}")
+    if not result.changed:
+        print(f"netsetter down {target}: nothing to do")
+    return ExitStatus.OK
 
 
 @app.command("compare", help="Run the original script and the port in throwaway sandboxes and compare the "
@@ -181,6 +221,7 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
             reporter = RichReporter(Console())
         else:
             reporter = PlainReporter(sys.stdout)
+        signal.signal(signal.SIGTERM, _interrupt)  # roll back, then exit 143
         with open_backend(name) as chosen:
             result = setup(pid, config, chosen, reporter=reporter)
     except NetsetterError as exc:

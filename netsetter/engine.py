@@ -2,25 +2,33 @@
 
     setup(pid, config, backend)
       -> check privileges and the target pid (nothing changed if they fail)
+      -> take the host's lock: one run at a time per host netns
+      -> a container configured before: same values, re-run (steps find their
+         work done and skip); other values, refused
       -> for each step: run it, time it, remember its undo
-      -> on a failure: undo in reverse, keep going past undo errors,
-         raise StepFailed with the original error and any undo failures
+      -> on a failure, Ctrl-C or SIGTERM: undo in reverse, keep going past undo
+         errors, raise StepFailed (or re-raise the interrupt) with the original
+         error and any undo failures
+      -> on success, record what was made, for `netsetter down`
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING, Protocol
 
+from . import records
 from .config import NetConfig
-from .errors import NetsetterError, StepFailed
+from .errors import NetsetterError, OpError, PreflightError, StepFailed, Terminated
+from .lock import host_lock
 from .result import Result, StepResult
+from .state_dir import host_netns_inode
 from .steps import STEPS, Context, Skip, Step
-from .target import check_privileges, resolve_target
+from .target import Target, check_privileges, resolve_target
 
 if TYPE_CHECKING:
     from backends.base import Backend
-
 
 
 class Reporter(Protocol):
@@ -54,33 +62,73 @@ def setup(pid: object, config: NetConfig, backend: "Backend", *,
     """
     check_privileges()
     target = resolve_target(pid)
-    ctx, result = plan(target.pid, config, backend.name)
-    notify = reporter or _Silent()
-    notify.start(result)
+    with host_lock() as locked_at:
+        ctx, result = plan(target.pid, config, backend.name)
+        result.locked_at = locked_at
+        ctx.configured = _configured_before(target, config)
+        _run_steps(ctx, result, backend, target, reporter or _Silent())
+        records.save(records.Record(
+            pid=target.pid, netns_inode=target.netns_inode, host_netns_inode=host_netns_inode(),
+            config=config.as_dict(), host_veth_index=_index_of(backend, config.veth_host),
+            bridge_created="bridge-add" in ctx.made))
+        result.unlocked_at = time.time()
+    return result
+
+
+def _configured_before(target: Target, config: NetConfig) -> bool:
+    record = records.find(pid=target.pid)
+    if record is None:
+        return False
+    if not record.alive():  # the pid was reused: that record is of a container long gone
+        records.remove(record)
+        return False
+    if record.config != config.as_dict():
+        changed = ", ".join(f"{k} {record.config[k]} (asked {v})" for k, v in config.as_dict().items()
+                            if record.config.get(k) != v)
+        raise PreflightError(f"pid {target.pid} is already configured with other values: {changed}; "
+                             f"tear it down first with `netsetter down {target.pid}`")
+    return True
+
+
+def _index_of(backend: "Backend", name: str) -> int:
+    link = backend.link_get(name)
+    return link.index if link else 0
+
+
+def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target, notify: Reporter) -> None:
     done: list[tuple[Step, StepResult]] = []
     started = time.perf_counter()
+    notify.start(result)
     try:
         for step, record in zip(STEPS, result.steps):
             record.status = "running"
             notify(record)
+            _test_hook(step.name)
             _run(step, record, backend, ctx)
             notify(record)
             if record.status == "ok":
                 ctx.made.add(step.name)
                 done.append((step, record))
-    except (NetsetterError, OSError) as exc:
-        record.status, record.detail = "failed", str(exc)
+    except (NetsetterError, OSError, KeyboardInterrupt, Terminated) as exc:
+        record.status = "failed"
+        record.detail = str(exc) or type(exc).__name__
         notify(record)
         undo_errors = rollback(done, backend, ctx, notify)
         result.outcome, result.ms = "failed", _ms(started)
-        failure = StepFailed(step.name, exc, undo_errors)
+        if not isinstance(exc, (NetsetterError, OSError)):
+            result.error = f"interrupted at step {step.name!r}; the steps before it were undone"
+            notify.finish(result)
+            raise
+        cause: Exception = exc
+        if not target.alive():
+            cause = OpError(type(exc).__name__, str(target.pid), f"{exc} (pid {target.pid} exited during the run)")
+        failure = StepFailed(step.name, cause, undo_errors)
         result.error = str(failure)
         failure.result = result  # type: ignore[attr-defined]
         notify.finish(result)
         raise failure from exc
     result.outcome, result.ms = "ok", _ms(started)
     notify.finish(result)
-    return result
 
 
 def _run(step: Step, record: StepResult, backend: "Backend", ctx: Context) -> None:
@@ -109,6 +157,24 @@ def rollback(done: list[tuple[Step, StepResult]], backend: "Backend", ctx: Conte
             errors.append(f"{step.name}: {exc}")
         notify(record)
     return errors
+
+
+def _test_hook(step: str) -> None:
+    """Fault injection for the test suite, driven by two environment variables.
+
+    NETSETTER_TEST_FAIL_AT=STEP makes STEP fail before it acts;
+    NETSETTER_TEST_PAUSE_AT=STEP:FIFO writes "paused STEP" to FIFO, then waits
+    for a line from it, so a test can act (kill the target, send a signal) mid-run.
+    """
+    if os.environ.get("NETSETTER_TEST_FAIL_AT") == step:
+        raise OpError("run step", step, "failure injected by NETSETTER_TEST_FAIL_AT")
+    pause = os.environ.get("NETSETTER_TEST_PAUSE_AT", "")
+    if pause.partition(":")[0] == step:
+        fifo = pause.partition(":")[2]
+        with open(fifo, "w") as out:
+            out.write(f"paused {step}\n")
+        with open(fifo) as back:
+            back.readline()
 
 
 def _ms(started: float) -> float:

@@ -32,8 +32,11 @@ class Result:
     outcome: str = "pending"  # ok | failed
     error: str | None = None
     ms: float = 0.0
+    locked_at: float | None = None  # when the run took the host's lock (epoch seconds)
+    unlocked_at: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"pid": self.pid, "backend": self.backend, "config": self.config,
                 "outcome": self.outcome, "error": self.error, "ms": round(self.ms, 3),
+                "locked_at": self.locked_at, "unlocked_at": self.unlocked_at,
                 "steps": [step.as_dict() for step in self.steps]}

@@ -14,7 +14,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass, field
 
-from . import snapshot
+from . import snapshot, state_dir
 from .errors import NetsetterError
 
 
@@ -92,6 +92,10 @@ class Sandbox:
         for c in self.containers:
             c.stop()
         self.containers.clear()
+        try:
+            state_dir.forget(os.stat(self.path).st_ino)  # what netsetter recorded for this host
+        except FileNotFoundError:
+            pass
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
 
     def __enter__(self) -> "Sandbox":

@@ -30,6 +30,7 @@ class Context:
     pid: int
     config: NetConfig
     bridge_found: "Link | None" = None
+    configured: bool = False  # a re-run: netsetter configured this container before, as asked now
     made: set[str] = field(default_factory=set)  # names of steps that changed something
 
     @property
@@ -68,7 +69,29 @@ class Step:
         return [line.format(**values) for line in (self.script if self.bash is None else self.bash)]
 
 
-# --- the bridge ------------------------------------------------------------
+# --- helpers --------------------------------------------------------------------
+
+def already(ctx: Context, done: Callable[[], bool]) -> bool:
+    """On a re-run for a container we configured before, is this step's work still there?
+
+    Only then are steps checked before they act: a first run pays no extra query.
+    """
+    return ctx.configured and done()
+
+
+def gone_is_fine(undo: Callable[[], None], what: str) -> str:
+    """Run an undo for which "no such device/address" means it is already undone
+    (the container exited and took its end of the pair, say)."""
+    try:
+        undo()
+    except OpError as exc:
+        if exc.errno in (errno.ENODEV, errno.EADDRNOTAVAIL, errno.ENOENT):
+            return f"{what}: already gone"
+        raise
+    return what
+
+
+# --- the bridge ----------------------------------------------------------------
 
 def check_old_bridge(b: "Backend", ctx: Context) -> str:
     name = ctx.config.bridge
@@ -90,8 +113,7 @@ def add_bridge(b: "Backend", ctx: Context) -> str:
 
 
 def del_bridge(b: "Backend", ctx: Context) -> str:
-    b.link_del(ctx.config.bridge)
-    return f"deleted bridge {ctx.config.bridge}"
+    return gone_is_fine(lambda: b.link_del(ctx.config.bridge), f"deleted bridge {ctx.config.bridge}")
 
 
 def add_bridge_addr(b: "Backend", ctx: Context) -> str:
@@ -105,8 +127,8 @@ def add_bridge_addr(b: "Backend", ctx: Context) -> str:
 def del_bridge_addr(b: "Backend", ctx: Context) -> str:
     if "bridge-add" in ctx.made:
         return Skip("the bridge goes, and its address with it")
-    b.addr_del(ctx.config.bridge, ctx.config.bridge_addr)
-    return f"deleted {ctx.config.bridge_addr} from {ctx.config.bridge}"
+    c = ctx.config
+    return gone_is_fine(lambda: b.addr_del(c.bridge, c.bridge_addr), f"deleted {c.bridge_addr} from {c.bridge}")
 
 
 def bridge_up(b: "Backend", ctx: Context) -> str:
@@ -119,14 +141,16 @@ def bridge_up(b: "Backend", ctx: Context) -> str:
 def bridge_down(b: "Backend", ctx: Context) -> str:
     if "bridge-add" in ctx.made:
         return Skip("the bridge goes")
-    b.link_set_down(ctx.config.bridge)
-    return f"{ctx.config.bridge} is down again"
+    return gone_is_fine(lambda: b.link_set_down(ctx.config.bridge), f"{ctx.config.bridge} is down again")
 
 
 # --- the veth pair -------------------------------------------------------------
 
 def add_veth(b: "Backend", ctx: Context) -> str:
     c = ctx.config
+    host = b.link_get(c.veth_host) if ctx.configured else None
+    if host is not None and host.kind == "veth":
+        return Skip(f"{c.veth_host} is already there")
     try:
         b.veth_add(c.veth_host, c.veth_container)
     except OpError as exc:
@@ -140,23 +164,33 @@ def add_veth(b: "Backend", ctx: Context) -> str:
 
 def del_veth(b: "Backend", ctx: Context) -> str:
     # Deleting one end deletes its peer too, in whichever netns it is.
-    b.link_del(ctx.config.veth_host)
-    return f"deleted {ctx.config.veth_host} and its peer {ctx.config.veth_container}"
+    c = ctx.config
+    return gone_is_fine(lambda: b.link_del(c.veth_host),
+                        f"deleted {c.veth_host} and its peer {c.veth_container}")
 
 
 def veth_host_up(b: "Backend", ctx: Context) -> str:
-    b.link_set_up(ctx.config.veth_host)
-    return f"{ctx.config.veth_host} is up"
+    name = ctx.config.veth_host
+    if already(ctx, lambda: getattr(b.link_get(name), "up", False)):
+        return Skip(f"{name} is already up")
+    b.link_set_up(name)
+    return f"{name} is up"
 
 
 def veth_host_master(b: "Backend", ctx: Context) -> str:
-    b.link_set_master(ctx.config.veth_host, ctx.config.bridge)
-    return f"{ctx.config.veth_host} is a port of {ctx.config.bridge}"
+    c = ctx.config
+    if already(ctx, lambda: getattr(b.link_get(c.veth_host), "master", None) == c.bridge):
+        return Skip(f"{c.veth_host} is already a port of {c.bridge}")
+    b.link_set_master(c.veth_host, c.bridge)
+    return f"{c.veth_host} is a port of {c.bridge}"
 
 
 def veth_into_netns(b: "Backend", ctx: Context) -> str:
-    b.link_set_netns(ctx.config.veth_container, ctx.pid)
-    return f"{ctx.config.veth_container} is in the netns of pid {ctx.pid}"
+    name = ctx.config.veth_container
+    if already(ctx, lambda: b.link_get(name) is None):
+        return Skip(f"{name} is already in the netns of pid {ctx.pid}")
+    b.link_set_netns(name, ctx.pid)
+    return f"{name} is in the netns of pid {ctx.pid}"
 
 
 # --- the container's netns, exposed under /var/run/netns while we work -----------
@@ -171,13 +205,18 @@ def hide(b: "Backend", ctx: Context) -> str:
 
 def container_addr(b: "Backend", ctx: Context) -> str:
     c = ctx.config
+    if already(ctx, lambda: c.container_addr in getattr(b.link_get(c.veth_container, ctx.netns), "addrs", ())):
+        return Skip(f"{c.veth_container} already has {c.container_addr}")
     b.addr_add(c.veth_container, c.container_addr, netns=ctx.netns)
     return f"added {c.container_addr} to {c.veth_container}"
 
 
 def container_up(b: "Backend", ctx: Context) -> str:
-    b.link_set_up(ctx.config.veth_container, netns=ctx.netns)
-    return f"{ctx.config.veth_container} is up"
+    name = ctx.config.veth_container
+    if already(ctx, lambda: getattr(b.link_get(name, ctx.netns), "up", False)):
+        return Skip(f"{name} is already up")
+    b.link_set_up(name, netns=ctx.netns)
+    return f"{name} is up"
 
 
 def container_lo_up(b: "Backend", ctx: Context) -> str:
@@ -189,12 +228,14 @@ def container_lo_up(b: "Backend", ctx: Context) -> str:
 
 
 def container_lo_down(b: "Backend", ctx: Context) -> str:
-    b.link_set_down("lo", netns=ctx.netns)
-    return "lo is down again"
+    return gone_is_fine(lambda: b.link_set_down("lo", netns=ctx.netns), "lo is down again")
 
 
 def container_route(b: "Backend", ctx: Context) -> str:
     c = ctx.config
+    wanted = (str(c.gateway), c.veth_container)
+    if already(ctx, lambda: b.default_route(ctx.netns) == wanted):
+        return Skip(f"default via {c.gateway} dev {c.veth_container} is already there")
     b.route_add_default(c.gateway, c.veth_container, netns=ctx.netns)
     return f"default via {c.gateway} dev {c.veth_container}"
 

@@ -75,3 +75,16 @@ def pivot_root(new_root: str, put_old: str) -> None:
 def sethostname(name: str) -> None:
     raw = name.encode()
     _check(_libc.sethostname(raw, len(raw)), f"sethostname({name!r})")
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def set_parent_death_signal(signum: int) -> None:
+    """Ask the kernel to send ``signum`` to the caller when its parent thread exits.
+
+    prctl(PR_SET_PDEATHSIG) is cleared in the child of a fork(), so each
+    process that wants it sets it for itself.
+    """
+    _check(_libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signum), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0)), f"prctl(PR_SET_PDEATHSIG, {signum})")

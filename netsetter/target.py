@@ -22,6 +22,13 @@ class Target:
     def netns_path(self) -> str:
         return f"/proc/{self.pid}/ns/net"
 
+    def alive(self) -> bool:
+        """Is the pid still this process (and not gone, or reused by another)?"""
+        try:
+            return os.stat(self.netns_path).st_ino == self.netns_inode
+        except OSError:
+            return False
+
 
 def parse_pid(value: object) -> int:
     text = str(value).strip()
