@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Set up ns-proc on a fresh Debian 12 machine (as root) and run it.
 #
-#   ./dev.sh run  [PID] [OPTIONS]   install, then the main job: netsetter on the built-in defaults
-#   ./dev.sh test [PYTEST ARGS]     install with the test extra, then run the test suite
+#   ./dev.sh run  [OPTIONS] [-- CMD]   install, then the main job: a container (runner start) on the
+#                                      built-in busybox root, with netsetter.sh's network
+#   ./dev.sh run  PID [OPTIONS]        install, then give the netns of PID the network (netsetter)
+#   ./dev.sh test [PYTEST ARGS]        install with the test extra, then run the test suite
 #
 # It installs what is missing (Debian packages, a virtualenv in .venv with the
 # project in it) and nothing else; running it again only checks.
@@ -13,6 +15,8 @@ install() {
     local missing=()
     command -v ip >/dev/null || missing+=(iproute2)
     command -v ping >/dev/null || missing+=(iputils-ping)
+    # runner's built-in root: a static busybox (a dynamic one would need the host's libc inside)
+    dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
     python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
     if ((${#missing[@]})); then
         apt-get update -qq
@@ -22,31 +26,17 @@ install() {
     .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 }
 
-demo() {
-    # No PID given: start a process in a network namespace of its own, give it the
-    # network, show what it sees, then stop it (its veth pair goes with its netns;
-    # the bridge stays for other containers, as with the script).
-    coproc CONTAINER { exec unshare --net -- sh -c 'echo $$; exec sleep infinity'; }
-    read -r pid <&"${CONTAINER[0]}"  # printed once its netns exists
-    trap "kill $pid 2>/dev/null; wait 2>/dev/null || true" EXIT
-    .venv/bin/netsetter "$pid" "$@"
-    echo "--- inside pid $pid:"
-    nsenter --net=/proc/$pid/ns/net ip -br addr
-    nsenter --net=/proc/$pid/ns/net ip route
-    nsenter --net=/proc/$pid/ns/net ping -c 1 -W 2 10.10.10.100 | head -2
-}
-
 cmd=${1:-}
 shift || true
 case "$cmd" in
     run)
         install
         if [[ "${1:-}" =~ ^[0-9]+$ ]]; then exec .venv/bin/netsetter "$@"; fi
-        demo "$@" ;;
+        exec .venv/bin/runner start "$@" ;;
     test)
         install
         exec .venv/bin/python -m pytest "$@" ;;
     *)
-        echo "usage: $0 run [PID] [OPTIONS] | $0 test [PYTEST ARGS]" >&2
+        echo "usage: $0 run [OPTIONS] [-- CMD] | $0 run PID [OPTIONS] | $0 test [PYTEST ARGS]" >&2
         exit 2 ;;
 esac

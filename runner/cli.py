@@ -1,9 +1,145 @@
-"""The `runner` command. The container runner is not built yet."""
+"""The `runner` command: parse, make one call into the runner, render.
+
+``runner start [OPTIONS] [-- CMD [ARGS]...]``. The exit status is the
+command's (128+N when signal N ended it); runner's own failures are one line
+on stderr and the statuses in :class:`runner.errors.ExitStatus`; a traceback
+only with ``--debug``. Heavy modules (the netsetter engine, its backends) are
+imported only when a network is set up.
+"""
+
+from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import ExitStatus, RunnerError
+
+HELP = """Run a command in a container: the article's ns-proc, in Python.
+
+runner start forks a child into new user, mount, UTS, IPC, PID and network
+namespaces, maps the container's root to you, gives it netsetter.sh's network
+(veth_conta 10.10.10.101/24 on the host's bridge brg-demo 10.10.10.100/24,
+default route via 10.10.10.100), pivots into a root filesystem, and runs the
+command there.
+"""
+
+START_HELP = """Start a container and run CMD in it (default: /bin/sh).
+
+Without --rootfs the root filesystem is a static busybox (Debian package
+busybox-static), built once into the cache. The shell is interactive when
+stdin is a terminal, with the prompt -[namespace-process]-# . The command
+starts only once the network is configured, and sees a clean environment:
+PATH, HOME, TERM, PS1 and the --env values. Ctrl-C and SIGTERM reach it.
+
+Run by a user other than root, the container's root is that user, and the
+network is set up with `sudo -n netsetter PID`: without sudo rights, use
+--no-net.
+
+\b
+Examples:
+  runner start
+  runner start --hostname box -- /bin/sh -c 'ip addr; ping -c1 10.10.10.100'
+  runner start --no-net --rootfs alpine-minirootfs.tar.gz -- cat /etc/os-release
+
+\b
+Exit status: the command's, 128+N if signal N ended it; 125 if runner
+could not start the container, 126 if CMD cannot be executed, 127 if it is
+not found, 2 for bad options.
+"""
+
+app = typer.Typer(help=HELP, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
-def main() -> int:
-    print("runner: not built yet: `runner start` arrives with the runner issue; "
-          "use `netsetter PID` to give a process a network", file=sys.stderr)
-    return 1
+@app.callback()
+def _group() -> None:
+    """runner start runs a container."""
+
+
+def _net(key: str, default: str, help_: str, metavar: str):  # type: ignore[no-untyped-def]
+    return typer.Option(None, f"--{key.replace('_', '-')}", help=f"{help_} [default: {default}]",
+                        metavar=metavar, show_default=False, rich_help_panel="Network")
+
+
+@app.command("start", help=START_HELP, no_args_is_help=False,
+             context_settings={"allow_interspersed_args": False})
+def start(
+    command: Optional[List[str]] = typer.Argument(None, metavar="-- CMD ARGS", show_default=False,
+                                                  help="The command to run in the container."),
+    rootfs: Optional[str] = typer.Option(None, "--rootfs", metavar="DIR|FILE.tar[.gz]", show_default=False,
+                                         help="Root filesystem: a directory, used in place, or a tarball, "
+                                              "unpacked once into the cache. [default: built-in busybox]"),
+    hostname: str = typer.Option("ns-proc", "--hostname", metavar="NAME",
+                                 help="Host name inside the container (its UTS namespace only)."),
+    net: bool = typer.Option(True, "--net/--no-net",
+                             help="Set up the container's network, or give it only lo."),
+    env: List[str] = typer.Option([], "--env", "-e", metavar="KEY=VALUE", show_default=False,
+                                  help="Add a variable to the command's environment (repeatable)."),
+    timeout: float = typer.Option(60.0, "--timeout", metavar="SECONDS",
+                                  help="Give up when the container and its network are not ready in time."),
+    backend: Optional[str] = typer.Option(None, "--backend", metavar="ip|netlink", show_default=False,
+                                          rich_help_panel="Network",
+                                          help="How netsetter configures links: ip (the ip binary) or "
+                                               "netlink (pyroute2). [default: $NETSETTER_BACKEND, else ip]"),
+    bridge: Optional[str] = _net("bridge", "brg-demo", "Bridge name.", "NAME"),
+    bridge_mac: Optional[str] = _net("bridge_mac", "12:34:56:a1:b2:c3", "Bridge MAC address.", "MAC"),
+    bridge_addr: Optional[str] = _net("bridge_addr", "10.10.10.100/24", "Bridge address/prefix.", "ADDR/LEN"),
+    veth_host: Optional[str] = _net("veth_host", "veth_host", "Host end of the veth pair.", "NAME"),
+    veth_container: Optional[str] = _net("veth_container", "veth_conta", "Container end of the veth pair.",
+                                         "NAME"),
+    container_addr: Optional[str] = _net("container_addr", "10.10.10.101/24", "Container address/prefix.",
+                                         "ADDR/LEN"),
+    gateway: Optional[str] = _net("gateway", "the bridge's address", "Container's default gateway.", "ADDR"),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", envvar="RUNNER_CACHE_DIR", metavar="DIR",
+                                             show_default=False,
+                                             help="Where root filesystems are built and unpacked. [default: "
+                                                  "/var/cache/ns-proc for root, else "
+                                                  "$XDG_CACHE_HOME/ns-proc]"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each start-up step on stderr, timed."),
+    debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors."),
+) -> None:
+    from . import parent, spec
+
+    try:
+        what = spec.build(command=command, env=env, hostname=hostname, rootfs=rootfs, cache_dir=cache_dir,
+                          net=net, net_values=dict(bridge=bridge, bridge_mac=bridge_mac, bridge_addr=bridge_addr,
+                                                   veth_host=veth_host, veth_container=veth_container,
+                                                   container_addr=container_addr, gateway=gateway),
+                          backend=backend, timeout=timeout, verbose=verbose)
+        outcome = parent.run(what)
+    except RunnerError as exc:
+        if debug:
+            raise
+        _fail(str(exc), exc.exit_status)
+    for error in outcome.errors:
+        print(f"runner: error: {error}", file=sys.stderr)
+    raise typer.Exit(outcome.status)
+
+
+def _fail(message: str, status: int) -> None:
+    print(f"runner: error: {message}", file=sys.stderr)
+    raise typer.Exit(status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(app)
+    try:
+        status = command.main(args, prog_name="runner", standalone_mode=False)
+        return status if isinstance(status, int) else ExitStatus.OK
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        return ExitStatus.INTERRUPTED
+    except typer.TyperException as exc:  # bad usage, found by the parser
+        if getattr(exc, "ctx", None) is not None and not args:
+            print(exc.ctx.get_help())
+            return ExitStatus.USAGE
+        print(f"runner: error: {exc.format_message()}", file=sys.stderr)
+        return ExitStatus.USAGE
+    except RunnerError as exc:
+        print(f"runner: error: {exc}", file=sys.stderr)
+        return exc.exit_status

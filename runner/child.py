@@ -1,0 +1,77 @@
+"""The child: forked by runner, it makes the container's namespaces and forks its PID 1.
+
+    unshare(user, mount, uts, ipc, pid, net)   -> UNSHARED
+    wait for MAPPED                            (the parent writes our id maps)
+    fork init                                  PID 1 of the new PID namespace
+    wait for init, passing signals on; exit with its status
+
+unshare(CLONE_NEWPID) does not move the caller: its children are born in the
+new PID namespace, the first one as PID 1. So the child stays outside and
+forks. It also anchors the namespaces for the parent: netsetter configures
+the netns of the child's pid, which the parent knows from fork().
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+from typing import TYPE_CHECKING, NoReturn
+
+from netsetter import syscalls
+
+from . import init, signals
+from .channel import Channel, Message
+from .deadline import Deadline
+from .errors import ExitStatus, Failed
+from .trace import Trace
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .spec import Spec
+
+NAMESPACES = (syscalls.CLONE_NEWUSER | syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
+              | syscalls.CLONE_NEWPID | syscalls.CLONE_NEWNET)
+
+
+def run(spec: "Spec", root: "Path", chan: Channel, parent: int, deadline: Deadline) -> NoReturn:
+    """The forked child's whole life. It never returns into the parent's code:
+    it leaves with os._exit(), which skips the parent's `finally` blocks and atexit."""
+    status = ExitStatus.FAILED
+    try:
+        status = _run(spec, root, chan, parent, deadline)
+    except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear of it
+        chan.send_error(exc)
+    finally:
+        os._exit(status)
+
+
+def _run(spec: "Spec", root: "Path", chan: Channel, parent: int, deadline: Deadline) -> int:
+    trace = Trace(spec.verbose, spec.started)
+    # If runner dies, even by SIGKILL, the kernel kills us; init does the same
+    # with us, and when init dies, the kernel kills its whole PID namespace.
+    syscalls.set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != parent:  # runner died before prctl() took effect
+        return ExitStatus.FAILED
+    unshare()
+    trace("child", f"pid {os.getpid()}: unshared user, mount, uts, ipc, pid and net namespaces")
+    chan.send(Message.UNSHARED)
+    chan.wait_for(Message.MAPPED, deadline)
+    pid = os.fork()
+    if pid == 0:
+        init.run(spec, root, chan, deadline)
+    chan.close()  # init talks from here on
+    trace("child", f"forked init: pid {pid} here, 1 in the container")
+    return signals.exit_code(signals.supervise(pid))
+
+
+def unshare() -> None:
+    try:
+        syscalls.unshare(NAMESPACES)
+    except OSError as exc:
+        cause = exc.strerror or str(exc)
+        if exc.errno in (errno.EPERM, errno.ENOSPC, errno.EUSERS) and os.geteuid() != 0:
+            cause += ("; unprivileged user namespaces may be off here (sysctls "
+                      "kernel.unprivileged_userns_clone, user.max_user_namespaces)")
+        raise Failed("create namespaces", "user mount uts ipc pid net", cause) from None

@@ -1,0 +1,150 @@
+"""runner's own process: it starts the container and stays on the host side.
+
+    prepare the root filesystem            (cache; before the fork, on the host)
+    block signals, make the channel, fork the child
+    wait for UNSHARED; open the child's netns; write its uid/gid maps -> MAPPED
+    set up the network on the child's pid  (init mounts meanwhile)    -> NETWORK_READY
+    wait for the child, passing signals on
+    read EXITED; remove the host end of the veth pair; close the netns
+
+If anything fails before NETWORK_READY, the child is killed (and with it,
+through PR_SET_PDEATHSIG, init and the whole PID namespace), the network is
+undone by netsetter's rollback, and the error says what failed, the
+container's own error first.
+
+The parent keeps the container's netns open from UNSHARED to the end. When
+the container's last process exits, its netns would otherwise be destroyed
+asynchronously, in a kernel workqueue, and the host end of the veth pair
+would linger for a moment after runner exits; held open, the netns outlives
+the container until the parent has deleted that end itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass, field
+
+from . import child, idmap, network, rootfs, signals
+from .channel import Channel, ChannelClosed, Message
+from .deadline import Deadline, NotReady
+from .errors import ExitStatus, Failed, Interrupted, RunnerError
+from .spec import Spec
+from .trace import Trace
+
+
+@dataclass
+class Outcome:
+    """How the command ended: runner's exit status, and the container's error lines."""
+
+    status: int
+    errors: list[str] = field(default_factory=list)
+
+
+def run(spec: Spec, trace: Trace | None = None) -> Outcome:
+    """Start the container, wait for its command, clean up; raise :class:`RunnerError` if it cannot start."""
+    trace = trace or Trace(spec.verbose, spec.started)
+    root = rootfs.prepare(spec.rootfs, rootfs.cache_dir(spec.cache_dir))
+    trace("parent", f"root filesystem {root}")
+    signals.block()
+    ours, theirs = Channel.pair()
+    me = os.getpid()
+    deadline = Deadline(spec.timeout)
+    pid = os.fork()
+    if pid == 0:
+        ours.close()
+        child.run(spec, root, theirs, me, deadline.backstop())
+    theirs.close()
+    trace("parent", f"forked child {pid}")
+    container = Container(pid, ours, trace)
+    try:
+        container.start(spec, deadline)
+    except BaseException as exc:
+        # What the container said before we gave up; read first, because once
+        # it sees the channel close it says only that.
+        said = container.chan.drain()
+        container.abort()
+        raise container.explain(exc, said) from None
+    return container.wait()
+
+
+@dataclass
+class Container:
+    """The parent's view of one container: the child's pid, the channel, what to undo."""
+
+    pid: int
+    chan: Channel
+    trace: Trace
+    netns_fd: int | None = None
+    network: network.Network | None = None
+    status: int | None = None  # the child's wait status, once reaped
+
+    def start(self, spec: Spec, deadline: Deadline) -> None:
+        self.chan.wait_for(Message.UNSHARED, deadline)
+        self.netns_fd = os.open(f"/proc/{self.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        idmap.map_root_to(self.pid, os.getuid(), os.getgid())
+        self.chan.send(Message.MAPPED)
+        self.trace("parent", f"mapped root in the container to uid {os.getuid()} gid {os.getgid()}")
+        if spec.net is not None:
+            self.network = network.set_up(self.pid, spec.net, spec.backend, deadline, self.trace)
+            self.trace("parent", f"network ready: {spec.net.container_addr} on {spec.net.veth_container}")
+        stop = signals.take_stop_signal()  # Ctrl-C or kill while we were busy
+        if stop is not None:
+            raise Interrupted(stop, stop.name)
+        self.chan.send(Message.NETWORK_READY)
+
+    def wait(self) -> Outcome:
+        self.status = signals.supervise(self.pid)
+        messages = self.chan.drain()
+        self.trace("parent", f"child {signals.describe(self.status)}")
+        errors = [text for message, text in messages if message is Message.ERROR]
+        exited = [text for message, text in messages if message is Message.EXITED]
+        try:
+            self.cleanup()
+        except RunnerError as exc:  # reported, but the command's status stays runner's
+            errors.append(str(exc))
+        finally:
+            self.chan.close()
+        if exited:
+            return Outcome(signals.exit_code(int(exited[0])), errors)
+        if not errors:
+            errors = [f"the container ended before its command did: the child {signals.describe(self.status)}"]
+        return Outcome(ExitStatus.FAILED, errors)
+
+    def abort(self) -> None:
+        """Kill the container before its command ran, and undo what was done for it."""
+        self.chan.close_write()
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.status is None:
+            _, self.status = os.waitpid(self.pid, 0)
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        try:
+            if self.network is not None:
+                self.network.remove()
+                self.network = None
+        finally:
+            if self.netns_fd is not None:
+                os.close(self.netns_fd)
+                self.netns_fd = None
+
+    def explain(self, exc: BaseException, said: list[tuple[Message, str]]) -> BaseException:
+        """The error to report for a failed start.
+
+        A timeout is runner's verdict. Otherwise the container's own error
+        comes first: when a mount fails, init exits, and the network step
+        fails next only because the child's pid is gone.
+        """
+        self.chan.close()
+        reported = [text for message, text in said if message is Message.ERROR]
+        if reported and not isinstance(exc, NotReady):
+            return RunnerError(reported[0])
+        if isinstance(exc, ChannelClosed) and self.status is not None:
+            return RunnerError(f"{exc}: the child {signals.describe(self.status)}")
+        if isinstance(exc, OSError):
+            return Failed("start container", self.pid, exc)
+        return exc
