@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv4Address, IPv4Interface
 
 from .errors import UsageError
+
+# Values that may be "auto": chosen at run time, under the host's lock (see allocate.py).
+AUTO = "auto"
+AUTO_KEYS = ("veth_host", "veth_container", "container_addr")
+# The script's container address is the 101st of its subnet: auto addresses start there.
+SCRIPT_HOST_OFFSET = 101
 
 # The kernel's IFNAMSIZ is 16 bytes including the terminating NUL.
 IFNAMSIZ = 16
@@ -38,6 +44,8 @@ class NetConfig:
     veth_container: str
     container_addr: IPv4Interface
     gateway: IPv4Address
+    # Keys given as "auto": until resolved, their values above are the script's, as placeholders.
+    auto: frozenset[str] = field(default=frozenset(), compare=False)
 
     @classmethod
     def build(cls, **values: object) -> "NetConfig":
@@ -46,7 +54,12 @@ class NetConfig:
         if unknown:
             raise TypeError(f"unknown configuration keys: {sorted(unknown)}")
         raw = {**DEFAULTS, **{k: v for k, v in values.items() if v is not None}}
+        auto = frozenset(k for k in AUTO_KEYS if raw[k] == AUTO)
         bridge_addr = parse_interface("bridge address", raw["bridge_addr"])
+        for key in auto:
+            raw[key] = DEFAULTS[key]
+        if "container_addr" in auto:
+            raw["container_addr"] = f"{auto_start(bridge_addr)}/{bridge_addr.network.prefixlen}"
         gateway = raw["gateway"]
         config = cls(
             bridge=check_ifname("bridge name", raw["bridge"]),
@@ -56,7 +69,14 @@ class NetConfig:
             veth_container=check_ifname("container veth name", raw["veth_container"]),
             container_addr=parse_interface("container address", raw["container_addr"]),
             gateway=bridge_addr.ip if gateway is None else parse_address("gateway", gateway),
+            auto=auto,
         )
+        config._check_consistent()
+        return config
+
+    def resolved(self, **values: object) -> "NetConfig":
+        """The configuration with its "auto" values chosen; checked again."""
+        config = replace(self, **values, auto=frozenset())
         config._check_consistent()
         return config
 
@@ -90,12 +110,24 @@ class NetConfig:
                              "so the default route could not reach it")
 
     def as_dict(self) -> dict[str, str]:
-        return {key: str(value) for key, value in asdict(self).items()}
+        """The values as strings, "auto" where still to be chosen."""
+        return {f.name: AUTO if f.name in self.auto else str(getattr(self, f.name))
+                for f in fields(self) if f.name != "auto"}
 
     def cli_options(self) -> list[str]:
         """The command-line options that reproduce this configuration."""
         return [arg for key, value in self.as_dict().items()
                 for arg in (f"--{key.replace('_', '-')}", value)]
+
+
+def auto_start(bridge_addr: IPv4Interface) -> IPv4Address:
+    """Where automatic addresses start: the script's .101, or the subnet's first host."""
+    network = bridge_addr.network
+    candidate = network.network_address + SCRIPT_HOST_OFFSET
+    if candidate in network and candidate != network.broadcast_address:
+        return candidate
+    first = network.network_address + 1
+    return first if first != bridge_addr.ip else first + 1
 
 
 def check_ifname(what: str, name: object) -> str:

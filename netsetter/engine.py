@@ -5,6 +5,7 @@
       -> take the host's lock: one run at a time per host netns
       -> a container configured before: same values, re-run (steps find their
          work done and skip); other values, refused
+      -> otherwise choose the "auto" values and lease the address (allocate)
       -> for each step: run it, time it, remember its undo
       -> on a failure, Ctrl-C or SIGTERM: undo in reverse, keep going past undo
          errors, raise StepFailed (or re-raise the interrupt) with the original
@@ -18,8 +19,8 @@ import os
 import time
 from typing import TYPE_CHECKING, Protocol
 
-from . import records
-from .config import NetConfig
+from . import allocate, records
+from .config import AUTO, NetConfig
 from .errors import NetsetterError, OpError, PreflightError, StepFailed, Terminated
 from .lock import host_lock
 from .result import Result, StepResult
@@ -63,10 +64,18 @@ def setup(pid: object, config: NetConfig, backend: "Backend", *,
     check_privileges()
     target = resolve_target(pid)
     with host_lock() as locked_at:
+        config, configured = _configured_before(target, config)
+        if not configured:
+            config = allocate.resolve(config, target, backend)
         ctx, result = plan(target.pid, config, backend.name)
         result.locked_at = locked_at
-        ctx.configured = _configured_before(target, config)
-        _run_steps(ctx, result, backend, target, reporter or _Silent())
+        ctx.configured = configured
+        try:
+            _run_steps(ctx, result, backend, target, reporter or _Silent())
+        except BaseException:
+            if not configured:
+                allocate.release(config, target)
+            raise
         records.save(records.Record(
             pid=target.pid, netns_inode=target.netns_inode, host_netns_inode=host_netns_inode(),
             config=config.as_dict(), host_veth_index=_index_of(backend, config.veth_host),
@@ -75,19 +84,21 @@ def setup(pid: object, config: NetConfig, backend: "Backend", *,
     return result
 
 
-def _configured_before(target: Target, config: NetConfig) -> bool:
+def _configured_before(target: Target, config: NetConfig) -> tuple[NetConfig, bool]:
+    """The recorded configuration, when netsetter configured this container before as asked now."""
     record = records.find(pid=target.pid)
     if record is None:
-        return False
+        return config, False
     if not record.alive():  # the pid was reused: that record is of a container long gone
         records.remove(record)
-        return False
-    if record.config != config.as_dict():
-        changed = ", ".join(f"{k} {record.config[k]} (asked {v})" for k, v in config.as_dict().items()
-                            if record.config.get(k) != v)
+        return config, False
+    asked = config.as_dict()
+    changed = ", ".join(f"{k} {record.config[k]} (asked {v})" for k, v in asked.items()
+                        if v != AUTO and record.config.get(k) != v)
+    if changed:
         raise PreflightError(f"pid {target.pid} is already configured with other values: {changed}; "
                              f"tear it down first with `netsetter down {target.pid}`")
-    return True
+    return NetConfig.build(**record.config), True
 
 
 def _index_of(backend: "Backend", name: str) -> int:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import netns as netns_entry
 from . import records
+from .allocate import pool_of
+from .ipam import pid_owner
 from .config import NetConfig
 from .errors import OpError
 from .lock import host_lock
@@ -60,6 +62,8 @@ def down(target: str, config: NetConfig, backend: "Backend", *, bridge: bool = F
         if pid is not None and os.path.islink(netns_entry.entry_path(str(pid))):
             out.actions.append(netns_entry.hide(pid))
         if record is not None:
+            freed = pool_of(config).release(pid_owner(record.pid, record.netns_inode))
+            out.actions += [f"released the lease of {address}" for address in freed]
             records.remove(record)
             out.actions.append(f"forgot the record of pid {record.pid}")
         if bridge:

@@ -49,8 +49,13 @@ def build(*, command: list[str] | None, env: list[str], hostname: str, rootfs: s
         from netsetter.config import NetConfig
         from netsetter.errors import UsageError as NetUsageError
 
+        from netsetter.config import AUTO, AUTO_KEYS
+
+        # Unlike netsetter, runner chooses names and address itself unless told: many
+        # containers can then share the bridge, and a lone one gets the script's values.
+        values = {k: (AUTO if k in AUTO_KEYS and v is None else v) for k, v in net_values.items()}
         try:
-            config = NetConfig.build(**net_values)
+            config = NetConfig.build(**values)
             resolve(backend)
         except NetUsageError as exc:
             raise UsageError(exc.what, exc.value, exc.reason) from None

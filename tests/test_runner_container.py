@@ -202,13 +202,14 @@ def test_timeout_is_an_error_and_undoes_the_network(sandbox, cache_dir):
 
 
 def test_network_failure_stops_the_container(sandbox, cache_dir):
-    # A link of the host veth end's name already exists: netsetter refuses, the
-    # container is killed before its command runs, and that link is left alone.
+    # A link of the host veth end's name, asked for by name, already exists: netsetter
+    # refuses, the container is killed before its command runs, and that link is left alone.
     box = sandbox()
     box.ip("link", "add", "veth_host", "type", "bridge")  # any kind; this kernel has no dummy driver
     name = token()
     leftovers = Leftovers(box, name, cache_dir)
-    proc = start(box, cache_dir, "--hostname", name, "--", "/bin/sh", "-c", "echo should not run")
+    proc = start(box, cache_dir, "--hostname", name, "--veth-host", "veth_host", "--",
+                 "/bin/sh", "-c", "echo should not run")
     assert proc.returncode == 125
     assert proc.stdout == ""
     assert proc.stderr.startswith('runner: error: failed to set up the network of container "')

@@ -145,6 +145,7 @@ def test_down_removes_what_up_made_and_twice_is_fine(sandbox, backend):
     first = box.netsetter("down", str(c.pid), "--backend", backend)
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines() == [f"netsetter down {c.pid}: deleted veth_host (and its peer in the container)",
+                                         f"netsetter down {c.pid}: released the lease of 10.10.10.101",
                                          f"netsetter down {c.pid}: forgot the record of pid {c.pid}"]
     assert set(box.snapshot().links) == {"brg-demo"}  # the bridge stays, for other containers
     assert c.snapshot().links == {}
@@ -171,7 +172,8 @@ def test_down_by_interface_name_when_the_process_is_gone(sandbox):
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout) == {
             "target": "veth_conta", "outcome": "done", "notes": [],
-            "actions": ["deleted veth_host (and its peer in the container)", f"forgot the record of pid {c.pid}"]}
+            "actions": ["deleted veth_host (and its peer in the container)", "released the lease of 10.10.10.101",
+                        f"forgot the record of pid {c.pid}"]}
         assert "veth_host" not in box.snapshot().links
         again = box.netsetter("down", "veth_conta")
         assert again.returncode == 0 and again.stdout.strip() == "netsetter down veth_conta: nothing to do"
