@@ -49,6 +49,12 @@ ContainerAddr = Annotated[Optional[str], _opt("container_addr", "Container addre
 Gateway = Annotated[Optional[str], typer.Option("--gateway", metavar="ADDR", show_default=False,
                                                 help="Container's default gateway [default: the bridge's address]")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON result instead of the table.")]
+Masquerade = Annotated[bool, typer.Option("--masquerade", help="Let the container reach beyond the bridge: "
+                                                               "forwarding on, and the bridge's subnet "
+                                                               "masqueraded as the host (iptables).")]
+Publish = Annotated[Optional[list[str]], typer.Option(
+    "--publish", "-p", metavar="HOSTPORT:CONTAINERPORT", show_default=False,
+    help="Forward a TCP port of the host to the container (repeatable).")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 
 
@@ -73,6 +79,7 @@ def up(
         "--backend", metavar="ip|netlink", show_default=False,
         help="ip: the ip binary, one process per script line; netlink: pyroute2, no process. "
              "[default: $NETSETTER_BACKEND, else ip]")] = None,
+    masquerade: Masquerade = False, publish: Publish = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the steps as a bash script; change "
                                                             "nothing.")] = False,
     as_json: AsJson = False, debug: Debug = False,
@@ -86,7 +93,8 @@ def up(
                   veth_container=veth_container, container_addr=container_addr, gateway=gateway)
     if dry_run:
         raise typer.Exit(_guard(debug, lambda: _dry_run(pid, values)))
-    raise typer.Exit(run_up(pid, values, backend=backend, as_json=as_json, debug=debug))
+    raise typer.Exit(run_up(pid, values, backend=backend, as_json=as_json, debug=debug,
+                            masquerade=masquerade, publish=publish or []))
 
 
 @app.command("down", help="Remove what `netsetter PID` made for a container: its host veth end (the "
@@ -202,16 +210,18 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str], as_json: bool,
-           debug: bool) -> int:
+           debug: bool, masquerade: bool = False, publish: list[str] | None = None) -> int:
     from backends import open_backend, resolve
 
     from .config import NetConfig
     from .engine import plan, setup
+    from .nat import PortMap
     from .report import PlainReporter, RichReporter
 
     result = None
     try:
         config = NetConfig.build(**values)
+        ports = [PortMap.parse(p) for p in publish or []]
         name = resolve(backend)
         if as_json:
             reporter = None
@@ -223,7 +233,7 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
             reporter = PlainReporter(sys.stdout)
         signal.signal(signal.SIGTERM, _interrupt)  # roll back, then exit 143
         with open_backend(name) as chosen:
-            result = setup(pid, config, chosen, reporter=reporter)
+            result = setup(pid, config, chosen, reporter=reporter, masquerade=masquerade, publish=ports)
     except NetsetterError as exc:
         if debug:
             raise

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from . import allocate, records
 from .config import AUTO, NetConfig
@@ -25,11 +25,13 @@ from .errors import NetsetterError, OpError, PreflightError, StepFailed, Termina
 from .lock import host_lock
 from .result import Result, StepResult
 from .state_dir import host_netns_inode
-from .steps import STEPS, Context, Skip, Step
+from .steps import Context, Skip, Step, steps_for
 from .target import Target, check_privileges, resolve_target
 
 if TYPE_CHECKING:
     from backends.base import Backend
+
+    from .nat import PortMap
 
 
 class Reporter(Protocol):
@@ -46,17 +48,19 @@ class _Silent:
     def finish(self, result: Result) -> None: ...
 
 
-def plan(pid: int | None, config: NetConfig, backend: str) -> tuple[Context, Result]:
+def plan(pid: int | None, config: NetConfig, backend: str, *, masquerade: bool = False,
+         publish: Sequence["PortMap"] = ()) -> tuple[Context, Result]:
     """The steps a run would take, rendered, all pending."""
-    ctx = Context(pid=pid or 0, config=config)
+    ctx = Context(pid=pid or 0, config=config, masquerade=masquerade, publish=tuple(publish))
     steps = [StepResult(index=i, name=s.name, summary=s.summary, script=s.script_lines(ctx),
-                        difference=s.difference) for i, s in enumerate(STEPS, 1)]
+                        difference=s.difference) for i, s in enumerate(steps_for(ctx), 1)]
     return ctx, Result(pid=pid, backend=backend, config=config.as_dict(), steps=steps)
 
 
-def setup(pid: object, config: NetConfig, backend: "Backend", *,
-          reporter: Reporter | None = None) -> Result:
-    """Give the netns of ``pid`` the network ``config`` describes, as netsetter.sh does.
+def setup(pid: object, config: NetConfig, backend: "Backend", *, reporter: Reporter | None = None,
+          masquerade: bool = False, publish: Sequence["PortMap"] = ()) -> Result:
+    """Give the netns of ``pid`` the network ``config`` describes, as netsetter.sh does;
+    with ``masquerade`` and ``publish``, NAT beyond the bridge too.
 
     Returns the :class:`Result`; raises :class:`NetsetterError` (a
     :class:`StepFailed` carrying ``.result`` once any step has run).
@@ -67,9 +71,10 @@ def setup(pid: object, config: NetConfig, backend: "Backend", *,
         config, configured = _configured_before(target, config)
         if not configured:
             config = allocate.resolve(config, target, backend)
-        ctx, result = plan(target.pid, config, backend.name)
+        ctx, result = plan(target.pid, config, backend.name, masquerade=masquerade, publish=publish)
         result.locked_at = locked_at
         ctx.configured = configured
+        ctx.owner = allocate.owner_of(target)
         try:
             _run_steps(ctx, result, backend, target, reporter or _Silent())
         except BaseException:
@@ -111,7 +116,7 @@ def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target,
     started = time.perf_counter()
     notify.start(result)
     try:
-        for step, record in zip(STEPS, result.steps):
+        for step, record in zip(steps_for(ctx), result.steps):
             record.status = "running"
             notify(record)
             _test_hook(step.name)

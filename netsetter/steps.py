@@ -18,6 +18,8 @@ from .errors import OpError
 if TYPE_CHECKING:
     from backends.base import Backend, Link
 
+    from .nat import PortMap
+
 
 class Skip(str):
     """A step's result when there was nothing to do (and so nothing to undo)."""
@@ -32,6 +34,9 @@ class Context:
     bridge_found: "Link | None" = None
     configured: bool = False  # a re-run: netsetter configured this container before, as asked now
     made: set[str] = field(default_factory=set)  # names of steps that changed something
+    masquerade: bool = False  # beyond the script: NAT to the world past the bridge
+    publish: tuple["PortMap", ...] = ()  # beyond the script: host ports forwarded to the container
+    owner: str = ""  # who holds the lease and the NAT rules (see ipam.pid_owner)
 
     @property
     def netns(self) -> str:
@@ -238,6 +243,46 @@ def container_route(b: "Backend", ctx: Context) -> str:
         return Skip(f"default via {c.gateway} dev {c.veth_container} is already there")
     b.route_add_default(c.gateway, c.veth_container, netns=ctx.netns)
     return f"default via {c.gateway} dev {c.veth_container}"
+
+
+# --- beyond the script: the world past the bridge (only when asked) ------------------
+
+def nat_masquerade(b: "Backend", ctx: Context) -> str:
+    from . import nat
+
+    c = ctx.config
+    return "; ".join(nat.masquerade(c.bridge, c.bridge_addr.network, ctx.owner)) or "already in place"
+
+
+def nat_publish(b: "Backend", ctx: Context) -> str:
+    from . import nat
+
+    done = []
+    for port in ctx.publish:
+        done += nat.publish(ctx.config.bridge, ctx.owner, port, ctx.config.container_addr.ip)
+    return "; ".join(done) or "already in place"
+
+
+def nat_release(b: "Backend", ctx: Context) -> str:
+    from . import nat
+
+    return "; ".join(nat.release(ctx.owner)) or "nothing to release"
+
+
+NAT_STEPS = (
+    Step("nat-masquerade", "masquerade the bridge's subnet beyond the bridge", (), nat_masquerade, nat_release,
+         difference="not in the script (the article leaves iptables for later): forwarding on and a "
+                    "masquerade rule, with --masquerade"),
+    Step("nat-publish", "publish host ports to the container", (), nat_publish, nat_release,
+         difference="not in the script: DNAT from host ports to the container, with --publish"),
+)
+
+
+def steps_for(ctx: Context) -> tuple[Step, ...]:
+    """The script's steps, and the NAT steps the run asks for."""
+    extra = tuple(s for s in NAT_STEPS if (s.name == "nat-masquerade" and ctx.masquerade)
+                  or (s.name == "nat-publish" and ctx.publish))
+    return STEPS + extra
 
 
 STEPS: tuple[Step, ...] = (

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import netns as netns_entry
-from . import records
+from . import nat, records
 from .allocate import pool_of
 from .ipam import pid_owner
 from .config import NetConfig
@@ -62,7 +62,9 @@ def down(target: str, config: NetConfig, backend: "Backend", *, bridge: bool = F
         if pid is not None and os.path.islink(netns_entry.entry_path(str(pid))):
             out.actions.append(netns_entry.hide(pid))
         if record is not None:
-            freed = pool_of(config).release(pid_owner(record.pid, record.netns_inode))
+            owner = pid_owner(record.pid, record.netns_inode)
+            out.actions += nat.release(owner)
+            freed = pool_of(config).release(owner)
             out.actions += [f"released the lease of {address}" for address in freed]
             records.remove(record)
             out.actions.append(f"forgot the record of pid {record.pid}")

@@ -96,6 +96,14 @@ def start(
         help="Container address/prefix. [default: auto: the first free address of the bridge's subnet from "
              ".101 on, leased until the container exits]"),
     gateway: Optional[str] = _net("gateway", "the bridge's address", "Container's default gateway.", "ADDR"),
+    masquerade: bool = typer.Option(False, "--masquerade", rich_help_panel="Network",
+                                    help="Let the container reach beyond the bridge: forwarding on in the host, "
+                                         "the bridge's subnet masqueraded as the host (iptables); undone when "
+                                         "the last container using it exits."),
+    publish: List[str] = typer.Option([], "--publish", "-p", metavar="HOSTPORT:CONTAINERPORT", show_default=False,
+                                      rich_help_panel="Network",
+                                      help="Forward a TCP port of the host to the container (repeatable); "
+                                           "removed when the container exits."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", envvar="RUNNER_CACHE_DIR", metavar="DIR",
                                              show_default=False,
                                              help="Where root filesystems are built and unpacked. [default: "
@@ -111,7 +119,8 @@ def start(
                           net=net, net_values=dict(bridge=bridge, bridge_mac=bridge_mac, bridge_addr=bridge_addr,
                                                    veth_host=veth_host, veth_container=veth_container,
                                                    container_addr=container_addr, gateway=gateway),
-                          backend=backend, timeout=timeout, verbose=verbose)
+                          backend=backend, timeout=timeout, verbose=verbose, masquerade=masquerade,
+                          publish=publish)
         outcome = parent.run(what)
     except RunnerError as exc:
         if debug:

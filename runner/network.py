@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from netsetter.engine import Reporter
     from netsetter.result import Result, StepResult
 
+    from .spec import Spec
     from .trace import Trace
 
 NO_NET_HINT = "start the container without a network with --no-net"
@@ -45,20 +46,21 @@ class Network:
     or leaves it to the kernel when ``undo`` is None."""
 
     undo: Callable[[], None] | None = None
+    summary: str = "configured by netsetter"
 
     def remove(self) -> None:
         if self.undo is not None:
             self.undo()
 
 
-def set_up(pid: int, config: "NetConfig", backend: str | None, deadline: Deadline, trace: "Trace") -> Network:
+def set_up(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace") -> Network:
+    assert spec.net is not None
     if os.geteuid() == 0:
-        return in_process(pid, config, backend, deadline, trace)
-    return with_sudo(pid, config, backend, deadline, trace)
+        return in_process(pid, spec, deadline, trace)
+    return with_sudo(pid, spec, deadline, trace)
 
 
-def in_process(pid: int, config: "NetConfig", backend: str | None, deadline: Deadline,
-               trace: "Trace") -> Network:
+def in_process(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace") -> Network:
     from backends import open_backend
     from netsetter.engine import setup
     from netsetter.errors import NetsetterError
@@ -66,9 +68,10 @@ def in_process(pid: int, config: "NetConfig", backend: str | None, deadline: Dea
 
     stack = ExitStack()
     try:
-        chosen = stack.enter_context(open_backend(backend))
+        config = spec.net
+        chosen = stack.enter_context(open_backend(spec.backend))
         watch = Watch(deadline, PlainReporter(sys.stderr) if trace.enabled else None)
-        setup(pid, config, chosen, reporter=watch)
+        result = setup(pid, config, chosen, reporter=watch, masquerade=spec.masquerade, publish=spec.publish)
     except (NetsetterError, OSError) as exc:
         stack.close()
         if deadline.expired():  # netsetter has rolled back what it did
@@ -88,7 +91,8 @@ def in_process(pid: int, config: "NetConfig", backend: str | None, deadline: Dea
         finally:
             stack.close()
 
-    return Network(undo)
+    used = result.config
+    return Network(undo, f"{used['container_addr']} on {used['veth_container']} (host end {used['veth_host']})")
 
 
 class Watch:
@@ -118,16 +122,18 @@ class Watch:
             self.inner.finish(result)
 
 
-def with_sudo(pid: int, config: "NetConfig", backend: str | None, deadline: Deadline,
-              trace: "Trace") -> Network:
+def with_sudo(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace") -> Network:
     from backends import resolve
 
+    config, backend = spec.net, spec.backend
+    assert config is not None
     what = f"set up the network of pid {pid} with"
     if shutil.which("sudo") is None:
         raise Failed(what, "sudo -n netsetter", f"sudo is not installed; run runner as root, or {NO_NET_HINT}")
     # sudo resets the environment, so $NETSETTER_BACKEND is resolved here and passed on.
     argv = ["sudo", "-n", "--", netsetter_path(), "up", str(pid), "--backend", resolve(backend),
-            *config.cli_options()]
+            *config.cli_options(), *(["--masquerade"] if spec.masquerade else []),
+            *(a for port in spec.publish for a in ("--publish", f"{port.host_port}:{port.container_port}"))]
     trace("parent", "$ " + " ".join(argv))
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,

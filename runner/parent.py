@@ -86,8 +86,8 @@ class Container:
         self.chan.send(Message.MAPPED)
         self.trace("parent", f"mapped root in the container to uid {os.getuid()} gid {os.getgid()}")
         if spec.net is not None:
-            self.network = network.set_up(self.pid, spec.net, spec.backend, deadline, self.trace)
-            self.trace("parent", f"network ready: {spec.net.container_addr} on {spec.net.veth_container}")
+            self.network = network.set_up(self.pid, spec, deadline, self.trace)
+            self.trace("parent", f"network ready: {self.network.summary}")
         stop = signals.take_stop_signal()  # Ctrl-C or kill while we were busy
         if stop is not None:
             raise Interrupted(stop, stop.name)

@@ -16,6 +16,7 @@ from .errors import UsageError
 
 if TYPE_CHECKING:
     from netsetter.config import NetConfig
+    from netsetter.nat import PortMap
 
 DEFAULT_COMMAND = ("/bin/sh",)
 DEFAULT_HOSTNAME = "ns-proc"
@@ -34,16 +35,21 @@ class Spec:
     backend: str | None
     timeout: float
     verbose: bool = False
+    masquerade: bool = False  # NAT beyond the bridge (see netsetter.nat)
+    publish: tuple["PortMap", ...] = ()  # host ports forwarded to the container
     started: float = field(default_factory=time.monotonic)
 
 
 def build(*, command: list[str] | None, env: list[str], hostname: str, rootfs: str | None,
           cache_dir: Path | None, net: bool, net_values: dict[str, str | None], backend: str | None,
-          timeout: float, verbose: bool = False) -> Spec:
+          timeout: float, verbose: bool = False, masquerade: bool = False,
+          publish: list[str] | None = None) -> Spec:
     if not timeout > 0:
         raise UsageError("timeout", timeout, "must be a positive number of seconds")
     check_hostname(hostname)
-    config = None
+    config, ports = None, ()
+    if (masquerade or publish) and not net:
+        raise UsageError("--no-net", "", "cannot go with --masquerade or --publish, which need the network")
     if net:
         from backends import resolve
         from netsetter.config import NetConfig
@@ -54,14 +60,17 @@ def build(*, command: list[str] | None, env: list[str], hostname: str, rootfs: s
         # Unlike netsetter, runner chooses names and address itself unless told: many
         # containers can then share the bridge, and a lone one gets the script's values.
         values = {k: (AUTO if k in AUTO_KEYS and v is None else v) for k, v in net_values.items()}
+        from netsetter.nat import PortMap
+
         try:
             config = NetConfig.build(**values)
             resolve(backend)
+            ports = tuple(PortMap.parse(p) for p in publish or [])
         except NetUsageError as exc:
             raise UsageError(exc.what, exc.value, exc.reason) from None
     return Spec(command=tuple(command or DEFAULT_COMMAND), env=environment(env), hostname=hostname,
                 rootfs=rootfs, cache_dir=cache_dir, net=config, backend=backend, timeout=timeout,
-                verbose=verbose)
+                verbose=verbose, masquerade=masquerade, publish=ports)
 
 
 def check_hostname(name: str) -> str:

@@ -1,0 +1,205 @@
+"""The world beyond the bridge: masquerade out, published ports in (iptables).
+
+Why iptables (Debian 12's iptables-nft) rather than a table of our own in
+nftables: a packet crosses every base chain hooked at forwarding, and a drop
+in any of them wins. A host with Docker sets the iptables FORWARD policy to
+drop, so forwarded container traffic is only let through by rules in that
+same FORWARD chain; ours jump from its top into NSPROC-FORWARD.
+
+    filter FORWARD     -> NSPROC-FORWARD      accept from the bridge, replies to it, DNAT'd flows
+    nat POSTROUTING    -> NSPROC-POSTROUTING  masquerade the subnet leaving by another link
+    nat PREROUTING     -> NSPROC-PREROUTING   published ports: DNAT to the container
+    nat OUTPUT         -> NSPROC-OUTPUT       the same, for the host's own clients
+
+What each container asked for is kept in a file of its owner under
+/run/ns-proc/net-<inode>/nat/; every change rewrites that file and then
+reconciles our chains with what all owners want (rules shared by owners
+stay while one of them needs them). When the last owner goes, the chains and
+jumps go, and forwarding is set back off if we were the ones who turned it on.
+Callers hold the host's lock (:mod:`netsetter.lock`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Iterable
+
+from . import state_dir
+from .errors import OpError, UsageError
+
+FORWARD_SYSCTL = "/proc/sys/net/ipv4/ip_forward"
+CHAINS = {("filter", "NSPROC-FORWARD"): "FORWARD", ("nat", "NSPROC-POSTROUTING"): "POSTROUTING",
+          ("nat", "NSPROC-PREROUTING"): "PREROUTING", ("nat", "NSPROC-OUTPUT"): "OUTPUT"}
+
+Rule = tuple[str, str, str]  # table, chain, the rule as `iptables -S` prints it (after -A CHAIN)
+
+
+@dataclass(frozen=True)
+class PortMap:
+    host_port: int
+    container_port: int
+    proto: str = "tcp"
+
+    @classmethod
+    def parse(cls, text: str) -> "PortMap":
+        """HOSTPORT:CONTAINERPORT, as in `runner start -p 8080:80`."""
+        host, sep, container = text.partition(":")
+        if not sep or not host.isdigit() or not container.isdigit():
+            raise UsageError("published port", text, "must have the form HOSTPORT:CONTAINERPORT, as in 8080:80")
+        for port in (int(host), int(container)):
+            if not 1 <= port <= 65535:
+                raise UsageError("published port", text, f"port {port} is outside 1-65535")
+        return cls(int(host), int(container))
+
+    def __str__(self) -> str:
+        return f"{self.host_port}:{self.container_port}/{self.proto}"
+
+
+# --- what owners want --------------------------------------------------------------
+
+def _owner_file(owner: str) -> str:
+    return state_dir.path("nat", "owners", owner.replace("/", "_") + ".json")
+
+
+def _owners() -> list[dict[str, Any]]:
+    folder = os.path.dirname(_owner_file("x"))
+    wanted = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".json"):
+            with open(os.path.join(folder, name)) as f:
+                wanted.append(json.load(f))
+    return wanted
+
+
+def _update(owner: str, **changes: Any) -> None:
+    path = _owner_file(owner)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        data = {"owner": owner, "masquerade": [], "publish": []}
+    for key, item in changes.items():
+        if item not in data[key]:
+            data[key].append(item)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as out:
+        json.dump(data, out)
+    os.replace(tmp, path)
+
+
+def _rules(owners: Iterable[dict[str, Any]]) -> set[Rule]:
+    rules: set[Rule] = set()
+    for data in owners:
+        for m in data["masquerade"]:
+            br = m["bridge"]
+            rules |= {("nat", "NSPROC-POSTROUTING", f"-s {m['subnet']} ! -o {br} -j MASQUERADE"),
+                      ("filter", "NSPROC-FORWARD", f"-i {br} ! -o {br} -j ACCEPT"),
+                      ("filter", "NSPROC-FORWARD", f"-o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")}
+        for p in data["publish"]:
+            br, ip, proto = p["bridge"], p["container"], p["proto"]
+            dnat = (f"-p {proto} -m addrtype --dst-type LOCAL -m {proto} --dport {p['host_port']} "
+                    f"-j DNAT --to-destination {ip}:{p['container_port']}")
+            rules |= {("nat", "NSPROC-PREROUTING", dnat), ("nat", "NSPROC-OUTPUT", dnat),
+                      ("filter", "NSPROC-FORWARD", f"-d {ip}/32 -o {br} -p {proto} -m {proto} --dport "
+                                                   f"{p['container_port']} -m conntrack --ctstate DNAT -j ACCEPT"),
+                      ("filter", "NSPROC-FORWARD", f"-i {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")}
+    return rules
+
+
+# --- iptables ---------------------------------------------------------------------------
+
+def _iptables(*args: str, ok: tuple[int, ...] = (0,)) -> str:
+    import sh
+
+    try:
+        return str(sh.Command("iptables")("-w", *args, _tty_out=False, _ok_code=list(ok)))
+    except sh.CommandNotFound:
+        raise OpError("run", "iptables", "not found on PATH (install the iptables package)") from None
+    except sh.ErrorReturnCode as exc:
+        cause = exc.stderr.decode(errors="replace").strip() or f"exit status {exc.exit_code}"
+        raise OpError("change firewall rules with", "iptables " + " ".join(args), cause) from None
+
+
+def _present(table: str, chain: str) -> set[str]:
+    out = _iptables("-t", table, "-S", chain)
+    return {line.split(None, 2)[2] for line in out.splitlines() if line.startswith("-A ")}
+
+
+def _reconcile() -> list[str]:
+    wanted = _rules(_owners())
+    done: list[str] = []
+    for (table, chain), hook in CHAINS.items():
+        if _iptables("-t", table, "-S", hook).find(f"-j {chain}") < 0:
+            if not any(t == table and c == chain for t, c, _ in wanted):
+                continue  # neither there nor wanted
+            _iptables("-t", table, "-N", chain, ok=(0, 1))
+            _iptables("-t", table, "-I", hook, "1", "-j", chain)
+        present = _present(table, chain)
+        mine = {r for t, c, r in wanted if (t, c) == (table, chain)}
+        for rule in sorted(mine - present):
+            _iptables("-t", table, "-A", chain, *rule.split())
+            done.append(f"{table} {chain}: added {rule}")
+        for rule in sorted(present - mine):
+            _iptables("-t", table, "-D", chain, *rule.split())
+            done.append(f"{table} {chain}: removed {rule}")
+        if not mine:  # the last owner is gone: the chain goes, and the jump to it
+            _iptables("-t", table, "-D", hook, "-j", chain)
+            _iptables("-t", table, "-X", chain)
+    done += _forwarding(bool(wanted))
+    return done
+
+
+def _forwarding(needed: bool) -> list[str]:
+    """Forwarding on while a rule needs it; back off at the end only if we turned it on."""
+    marker = state_dir.path("nat", "forwarding-was-off")
+    with open(FORWARD_SYSCTL) as f:
+        on = f.read().strip() == "1"
+    if needed and not on:
+        open(marker, "w").close()
+        with open(FORWARD_SYSCTL, "w") as f:
+            f.write("1")
+        return ["net.ipv4.ip_forward = 1"]
+    if not needed and os.path.exists(marker):
+        os.unlink(marker)
+        if on:
+            with open(FORWARD_SYSCTL, "w") as f:
+                f.write("0")
+            return ["net.ipv4.ip_forward = 0 (as it was)"]
+    return []
+
+
+# --- the API ------------------------------------------------------------------------------
+
+def masquerade(bridge: str, subnet: IPv4Network, owner: str) -> list[str]:
+    """Let the subnet reach beyond the bridge, masqueraded as the host."""
+    _update(owner, masquerade={"bridge": bridge, "subnet": str(subnet)})
+    return _reconcile()
+
+
+def publish(bridge: str, owner: str, port: PortMap, container: IPv4Address) -> list[str]:
+    """Forward the host's ``port.host_port`` to ``container:port.container_port``."""
+    for data in _owners():
+        for p in data["publish"]:
+            if p["host_port"] == port.host_port and p["proto"] == port.proto and data["owner"] != owner:
+                raise OpError("publish port", str(port.host_port),
+                              f"it is already published to {p['container']}:{p['container_port']}")
+    _update(owner, publish={"bridge": bridge, "container": str(container), "host_port": port.host_port,
+                            "container_port": port.container_port, "proto": port.proto})
+    return _reconcile()
+
+
+def release(owner: str) -> list[str]:
+    """Drop what ``owner`` asked for; shared rules stay while another owner needs them."""
+    try:
+        os.unlink(_owner_file(owner))
+    except FileNotFoundError:
+        return []
+    return _reconcile()
+
+
+def summary() -> list[dict[str, Any]]:
+    """Every owner's masquerades and published ports (for `netsetter ls`)."""
+    return _owners()
