@@ -31,7 +31,7 @@ brings it and lo up, and adds a default route via 10.10.10.100.
 
 app = typer.Typer(help=HELP, add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
-COMMANDS = ("up", "down", "compare")
+COMMANDS = ("up", "down", "ls", "compare")
 
 
 def _opt(key: str, help_: str, metavar: str) -> Any:
@@ -134,6 +134,25 @@ def _down(target: str, bridge: bool, values: dict[str, Optional[str]], backend: 
         print(f"netsetter down {target}: {line}")
     if not result.changed:
         print(f"netsetter down {target}: nothing to do")
+    return ExitStatus.OK
+
+
+@app.command("ls", help="Show the bridges of this host, their ports and the containers on them (pid, "
+                        "interfaces, address, lease, alive or stale), and NAT: the article's network figure.")
+def ls_cmd(as_json: AsJson = False, debug: Debug = False) -> None:
+    raise typer.Exit(_guard(debug, lambda: _ls(as_json)))
+
+
+def _ls(as_json: bool) -> int:
+    from .topology import render, topology
+
+    view = topology()
+    if as_json:
+        print_json(view)
+    else:
+        from rich.console import Console
+
+        Console().print(render(view))
     return ExitStatus.OK
 
 

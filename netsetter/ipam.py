@@ -44,6 +44,26 @@ def pid_owner(pid: int, netns_inode: int) -> str:
     return f"pid:{pid}:{netns_inode}"
 
 
+def lease_dir(bridge: str) -> str:
+    return os.path.dirname(state_dir.path("leases", bridge, "x"))
+
+
+def _read(path: str) -> Lease | None:
+    try:
+        with open(path) as f:
+            return Lease(**json.load(f))
+    except (OSError, ValueError, TypeError):
+        return None  # gone, or torn by a crash before the link: never visible, but be safe
+
+
+def bridge_leases(bridge: str) -> list[Lease]:
+    """The leases on a bridge, in address order."""
+    folder = lease_dir(bridge)
+    names = [n for n in os.listdir(folder) if not n.startswith(".")]
+    found = (_read(os.path.join(folder, n)) for n in sorted(names, key=lambda n: IPv4Address(n)))
+    return [lease for lease in found if lease is not None]
+
+
 @dataclass(frozen=True)
 class Pool:
     bridge: str
@@ -53,7 +73,7 @@ class Pool:
     end: IPv4Address | None = None  # last, by default the one before broadcast
 
     def _dir(self) -> str:
-        return os.path.dirname(state_dir.path("leases", self.bridge, "x"))
+        return lease_dir(self.bridge)
 
     def _path(self, address: IPv4Address) -> str:
         return os.path.join(self._dir(), str(address))
@@ -67,23 +87,10 @@ class Pool:
                 yield address
 
     def get(self, address: IPv4Address) -> Lease | None:
-        try:
-            with open(self._path(address)) as f:
-                return Lease(**json.load(f))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, TypeError):
-            return None  # torn by a crash before the rename: never visible, but be safe
+        return _read(self._path(address))
 
     def leases(self) -> list[Lease]:
-        found = []
-        for name in sorted(os.listdir(self._dir()), key=lambda n: tuple(int(p) for p in n.split(".")
-                                                                        if p.isdigit())):
-            if not name.startswith("."):
-                lease = self.get(IPv4Address(name))
-                if lease:
-                    found.append(lease)
-        return found
+        return bridge_leases(self.bridge)
 
     def _take(self, address: IPv4Address, owner: str, pid: int | None, netns_inode: int | None) -> bool:
         lease = Lease(str(address), owner, pid, netns_inode)
