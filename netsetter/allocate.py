@@ -14,7 +14,6 @@ from __future__ import annotations
 from ipaddress import IPv4Interface
 from typing import TYPE_CHECKING
 
-from . import records
 from .config import NetConfig, auto_start
 from .ipam import Pool, pid_owner
 from .target import Target
@@ -34,12 +33,12 @@ def owner_of(target: Target) -> str:
 def _names(config: NetConfig, target: Target, backend: "Backend") -> tuple[str, str]:
     if not {"veth_host", "veth_container"} & config.auto:
         return config.veth_host, config.veth_container
-    in_use = {name for r in records.all_here() if r.alive() and r.pid != target.pid
-              for name in (r.config["veth_host"], r.config["veth_container"])}
     host = config.veth_host if "veth_host" not in config.auto else None
     peer = config.veth_container if "veth_container" not in config.auto else None
     script = (host or "veth_host", peer or "veth_conta")
-    if not any(n in in_use or backend.link_get(n) is not None for n in script):
+    # The pair is made on the host, so only names used there matter: a container end
+    # moved away frees its name on the host (every container may call its end veth_conta).
+    if not any(backend.link_get(n) is not None for n in script):
         return script
     return host or f"veth_h{target.pid}", peer or f"veth_c{target.pid}"
 

@@ -1,23 +1,26 @@
-"""Address leases on a bridge's subnet: one file per leased address.
+"""Address leases on a bridge's subnet: one symlink per leased address.
 
-    /run/ns-proc/net-<host inode>/leases/<bridge>/<address>   {"owner": ..., "pid": ..., ...}
+    /run/ns-proc/net-<host inode>/leases/<bridge>/<address> -> "pid:<pid>:<netns inode>"
 
-A lease is created whole or not at all: written to a temporary file, then
-hard-linked to its name, which fails if the address is taken (link(2) never
-replaces). A writer that crashes leaves at most a temporary file, which
-nobody reads. The first free address from the start of the range is taken,
-so a lone container gets the script's 10.10.10.101. A lease held by a
-process that is gone (its pid no longer has the recorded netns) is reclaimed.
-Callers hold the host's lock (:mod:`netsetter.lock`) around allocate-and-use.
+A lease is a symlink whose target names its owner: symlink(2) creates it
+whole or not at all and never replaces one, so two runs can never take the
+same address, and a writer that crashes leaves nothing half-written. Reading
+a lease is one readlink, so walking a thousand of them stays cheap.
+
+The first free address from the start of the range is taken, so a lone
+container gets the script's 10.10.10.101. A lease whose process is gone is
+free again: it is reclaimed on the way. Owners that are not processes (a CNI
+container id) hold their leases until they release them. Callers hold the
+host's lock (:mod:`netsetter.lock`) around allocate-and-use.
 """
 
 from __future__ import annotations
 
-import json
+import errno
 import os
-import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
+from typing import Iterator
 
 from . import state_dir
 from .errors import OpError
@@ -27,17 +30,29 @@ from .errors import OpError
 class Lease:
     address: str
     owner: str  # "pid:<pid>:<netns inode>" for a process, or any key its user keeps (a CNI container id)
-    pid: int | None = None
-    netns_inode: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        kind, _, rest = self.owner.partition(":")
+        return int(rest.split(":")[0]) if kind == "pid" else None
 
     def alive(self) -> bool:
-        """Held by a process still there? Leases without a pid live until released."""
-        if self.pid is None:
+        """Is the owner still there? Leases without a pid live until released.
+
+        kill(pid, 0) asks whether the pid exists without signalling it (EPERM:
+        it exists, and is not ours to signal). A reused pid keeps a stale lease
+        looking alive until that process goes too: it is never handed out twice.
+        """
+        pid = self.pid
+        if pid is None:
             return True
         try:
-            return os.stat(f"/proc/{self.pid}/ns/net").st_ino == self.netns_inode
-        except OSError:
+            os.kill(pid, 0)
+        except ProcessLookupError:
             return False
+        except PermissionError:
+            return True
+        return True
 
 
 def pid_owner(pid: int, netns_inode: int) -> str:
@@ -50,17 +65,15 @@ def lease_dir(bridge: str) -> str:
 
 def _read(path: str) -> Lease | None:
     try:
-        with open(path) as f:
-            return Lease(**json.load(f))
-    except (OSError, ValueError, TypeError):
-        return None  # gone, or torn by a crash before the link: never visible, but be safe
+        return Lease(os.path.basename(path), os.readlink(path))
+    except OSError:
+        return None
 
 
 def bridge_leases(bridge: str) -> list[Lease]:
     """The leases on a bridge, in address order."""
     folder = lease_dir(bridge)
-    names = [n for n in os.listdir(folder) if not n.startswith(".")]
-    found = (_read(os.path.join(folder, n)) for n in sorted(names, key=lambda n: IPv4Address(n)))
+    found = (_read(os.path.join(folder, n)) for n in sorted(os.listdir(folder), key=IPv4Address))
     return [lease for lease in found if lease is not None]
 
 
@@ -72,13 +85,10 @@ class Pool:
     start: IPv4Address  # first address to hand out
     end: IPv4Address | None = None  # last, by default the one before broadcast
 
-    def _dir(self) -> str:
-        return lease_dir(self.bridge)
-
     def _path(self, address: IPv4Address) -> str:
-        return os.path.join(self._dir(), str(address))
+        return os.path.join(lease_dir(self.bridge), str(address))
 
-    def _candidates(self):  # type: ignore[no-untyped-def]
+    def _candidates(self) -> Iterator[IPv4Address]:
         last = self.end or self.network.broadcast_address - 1
         for number in range(int(self.start), int(last) + 1):
             address = IPv4Address(number)
@@ -92,46 +102,45 @@ class Pool:
     def leases(self) -> list[Lease]:
         return bridge_leases(self.bridge)
 
-    def _take(self, address: IPv4Address, owner: str, pid: int | None, netns_inode: int | None) -> bool:
-        lease = Lease(str(address), owner, pid, netns_inode)
-        fd, tmp = tempfile.mkstemp(dir=self._dir(), prefix=".lease-")
-        try:
-            with os.fdopen(fd, "w") as out:
-                json.dump(asdict(lease), out)
-            os.link(tmp, self._path(address))  # atomic, and never over an existing lease
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            os.unlink(tmp)
-
     def allocate(self, owner: str, pid: int | None = None, netns_inode: int | None = None,
                  want: IPv4Address | None = None) -> IPv4Address:
-        """Lease ``want``, or the first free address, to ``owner`` (again, if it holds one)."""
-        for address in ([want] if want else self._candidates()):
+        """Lease ``want``, or the first free address, to ``owner`` (again, if it holds one).
+
+        ``pid`` and ``netns_inode`` are part of ``owner`` already (see
+        :func:`pid_owner`); they are accepted for callers that pass them.
+        """
+        for address in ([want] if want is not None else self._candidates()):
             lease = self.get(address)
             if lease is not None:
                 if lease.owner == owner:
                     return address
                 if lease.alive():
-                    if want:
+                    if want is not None:
                         raise OpError("lease address", str(address), f"it is leased to {lease.owner}; "
                                       "choose another address, or `--container-addr auto`")
                     continue
-                os.unlink(self._path(address))  # its holder is gone: reclaim it
-            if self._take(address, owner, pid, netns_inode):
+                self._drop(address)  # its holder is gone: reclaim it
+            try:
+                os.symlink(owner, self._path(address))
                 return address
+            except FileExistsError:
+                if want is not None:
+                    raise OpError("lease address", str(address), "another run took it a moment ago") from None
         raise OpError("lease an address in", str(self.network),
                       f"every address from {self.start} on is leased; tear down a container or use a larger subnet")
+
+    def _drop(self, address: IPv4Address) -> None:
+        try:
+            os.unlink(self._path(address))
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
 
     def release(self, owner: str) -> list[str]:
         """Drop every lease of ``owner``; return the addresses freed."""
         freed = []
         for lease in self.leases():
             if lease.owner == owner:
-                try:
-                    os.unlink(self._path(IPv4Address(lease.address)))
-                    freed.append(lease.address)
-                except FileNotFoundError:
-                    pass
+                self._drop(IPv4Address(lease.address))
+                freed.append(lease.address)
         return freed

@@ -63,15 +63,23 @@ def all_here() -> Iterator[Record]:
     folder = os.path.dirname(_file(state_dir.host_netns_inode(), 0))
     for name in sorted(os.listdir(folder)):
         if name.endswith(".json"):
-            try:
-                with open(os.path.join(folder, name)) as f:
-                    yield Record(**json.load(f))
-            except (OSError, ValueError, TypeError):
-                continue  # a torn or foreign file: not ours to judge
+            record = _load(os.path.join(folder, name))
+            if record is not None:
+                yield record
+
+
+def _load(path: str) -> Record | None:
+    try:
+        with open(path) as f:
+            return Record(**json.load(f))
+    except (OSError, ValueError, TypeError):
+        return None  # absent, torn or foreign: not ours to judge
 
 
 def find(pid: int | None = None, ifname: str | None = None) -> Record | None:
-    """The record of a container by pid, or by one of its interface names."""
+    """The record of a container by pid (one file), or by one of its interface names (a scan)."""
+    if pid is not None:
+        return _load(_file(state_dir.host_netns_inode(), pid))
     for record in all_here():
         if pid is not None and record.pid == pid:
             return record
