@@ -43,9 +43,14 @@ def _opt(key: str, help_: str, metavar: str) -> Any:
 Bridge = Annotated[Optional[str], _opt("bridge", "Bridge name.", "NAME")]
 BridgeMac = Annotated[Optional[str], _opt("bridge_mac", "Bridge MAC address.", "MAC")]
 BridgeAddr = Annotated[Optional[str], _opt("bridge_addr", "Bridge address/prefix.", "ADDR/LEN")]
-VethHost = Annotated[Optional[str], _opt("veth_host", "Host end of the veth pair.", "NAME")]
-VethContainer = Annotated[Optional[str], _opt("veth_container", "Container end of the veth pair.", "NAME")]
-ContainerAddr = Annotated[Optional[str], _opt("container_addr", "Container address/prefix.", "ADDR/LEN")]
+VethHost = Annotated[Optional[str], _opt("veth_host", "Host end of the veth pair; auto: veth_host, or "
+                                                      "veth_h<pid> when taken.", "NAME|auto")]
+VethContainer = Annotated[Optional[str], _opt("veth_container", "Container end of the veth pair; auto: "
+                                                                "veth_conta, or veth_c<pid> when taken.",
+                                              "NAME|auto")]
+ContainerAddr = Annotated[Optional[str], _opt("container_addr", "Container address/prefix; auto: the first "
+                                                                "free address of the bridge's subnet from .101 "
+                                                                "on.", "ADDR/LEN|auto")]
 Gateway = Annotated[Optional[str], typer.Option("--gateway", metavar="ADDR", show_default=False,
                                                 help="Container's default gateway [default: the bridge's address]")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON result instead of the table.")]
