@@ -16,6 +16,9 @@ install() {
     command -v ip >/dev/null || missing+=(iproute2)
     command -v ping >/dev/null || missing+=(iputils-ping)
     command -v iptables >/dev/null || missing+=(iptables)      # --masquerade and --publish
+    command -v podman >/dev/null || missing+=(podman)          # the CNI plugin's end-to-end test
+    command -v crun >/dev/null || missing+=(crun)
+    [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)  # the reference CNI plugin
     # runner's built-in root: a static busybox (a dynamic one would need the host's libc inside)
     dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
     python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)

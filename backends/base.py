@@ -16,7 +16,7 @@ import errno as errnos
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import ClassVar
 
 from netsetter import netns as netns_entry
@@ -34,6 +34,15 @@ class Link:
     addrs: tuple[IPv4Interface, ...] = ()
     index: int = 0
     peer_index: int | None = None  # IFLA_LINK: a veth's peer, in whichever netns it is
+
+
+@dataclass(frozen=True)
+class Route:
+    """One IPv4 route of the main table, as the CNI plugin's CHECK compares them."""
+
+    dst: IPv4Network  # 0.0.0.0/0 for the default route
+    gateway: IPv4Address | None  # None for a route on the link (no next hop)
+    dev: str
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,33 @@ class Backend(ABC):
 
     @abstractmethod
     def route_add_default(self, gateway: IPv4Address, dev: str, netns: str | None = None) -> None: ...
+
+    # --- for the CNI plugin (netsetter.cni): a container netns named by the runtime --
+    @abstractmethod
+    def veth_add_peer_in(self, name: str, peer: str, netns: str, *, master: str, mtu: int | None = None,
+                         mac: str | None = None, peer_mac: str | None = None) -> None:
+        """Add a veth pair in one request: ``name`` on the host, a port of ``master``
+        and up; ``peer`` created directly inside ``netns`` (down).
+
+        `ip link add NAME master BR up type veth peer name PEER netns NETNS`: the peer
+        never exists on the host, so its name (a CNI_IFNAME such as eth0) cannot clash
+        with a host link. ``mtu`` sets both ends; ``mac``/``peer_mac`` their addresses.
+        The peer cannot be brought up in the same request: the kernel opens it before
+        the two ends are joined, and veth_open() refuses a veth without its peer (ENOTCONN).
+        """
+
+    @abstractmethod
+    def link_set_mtu(self, name: str, mtu: int, netns: str | None = None) -> None: ...
+
+    @abstractmethod
+    def route_add(self, dst: IPv4Network, gateway: IPv4Address | None, dev: str,
+                  netns: str | None = None) -> None:
+        """Add a route to ``dst`` (``0.0.0.0/0`` is the default route) on ``dev``,
+        via ``gateway``, or on the link when it is None."""
+
+    @abstractmethod
+    def routes(self, netns: str | None = None) -> list[Route]:
+        """The IPv4 routes of the main table."""
 
     # --- the /var/run/netns entry (a file, the same for every backend) --
     def netns_expose(self, pid: int) -> str:

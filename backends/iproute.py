@@ -12,12 +12,12 @@ import json
 import shlex
 import shutil
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
 from netsetter.errors import OpError
 
-from .base import Backend, Command, Link, errno_of
+from .base import Backend, Command, Link, Route, errno_of
 
 
 @dataclass
@@ -120,3 +120,33 @@ class IpBackend(Backend):
     def route_add_default(self, gateway: IPv4Address, dev: str, netns: str | None = None) -> None:
         self._run(f"add default route via {gateway} on", dev,
                   ["route", "add", "default", "via", str(gateway), "dev", dev], netns)
+
+    # --- for the CNI plugin: a container netns named under /var/run/netns ------
+    def veth_add_peer_in(self, name: str, peer: str, netns: str, *, master: str, mtu: int | None = None,
+                         mac: str | None = None, peer_mac: str | None = None) -> None:
+        # Options before `type` are the first end's; those after `peer name` the peer's,
+        # and `netns NAME` there moves only the peer (iproute2 opens /var/run/netns/NAME).
+        size = ["mtu", str(mtu)] if mtu else []
+        self._run("add veth pair", f"{name}/{peer}",
+                  ["link", "add", name, *(["address", mac] if mac else []), *size, "master", master, "up",
+                   "type", "veth", "peer", "name", peer, *(["address", peer_mac] if peer_mac else []), *size,
+                   "netns", netns])
+
+    def link_set_mtu(self, name: str, mtu: int, netns: str | None = None) -> None:
+        self._run(f"set MTU {mtu} on", name, ["link", "set", name, "mtu", str(mtu)], netns)
+
+    def route_add(self, dst: IPv4Network, gateway: IPv4Address | None, dev: str,
+                  netns: str | None = None) -> None:
+        via = ["via", str(gateway)] if gateway else []
+        self._run(f"add route to {dst} on", dev, ["route", "add", str(dst), *via, "dev", dev], netns)
+
+    def routes(self, netns: str | None = None) -> list[Route]:
+        out = self._run("list routes of", netns or "host", ["-j", "-4", "route", "show", "table", "main"],
+                        netns, change=False)
+        found = []
+        for route in json.loads(out or "[]"):
+            dst = "0.0.0.0/0" if route["dst"] == "default" else route["dst"]
+            gateway = route.get("gateway")
+            found.append(Route(IPv4Network(dst if "/" in dst else f"{dst}/32"),
+                               IPv4Address(gateway) if gateway else None, route.get("dev", "")))
+        return found

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
 from netsetter import netns as netns_entry
 from netsetter import syscalls
 from netsetter.errors import OpError
 
-from .base import Backend, Command, Link
+from .base import Backend, Command, Link, Route
 
 RTPROT_BOOT = 3  # what `ip route add` sets; pyroute2 would default to static
 IFF_UP = 0x1
@@ -170,6 +170,52 @@ class NetlinkBackend(Backend):
         index = self._index(verb, dev, netns)
         self._call(verb, dev, netns, f"RTM_NEWROUTE default via {gateway} dev {dev}", "route", "add",
                    dst="0.0.0.0/0", gateway=str(gateway), oif=index, proto=RTPROT_BOOT)
+
+    # --- for the CNI plugin: a container netns named under /var/run/netns ------
+    def veth_add_peer_in(self, name: str, peer: str, netns: str, *, master: str, mtu: int | None = None,
+                         mac: str | None = None, peer_mac: str | None = None) -> None:
+        # One RTM_NEWLINK: IFLA_MASTER and IFF_UP for the first end; the peer's own
+        # attributes, IFLA_NET_NS_FD among them, nested in IFLA_INFO_DATA (VETH_INFO_PEER).
+        verb = "add veth pair"
+        master_index = self._index(verb, master, None)
+        path = netns_entry.entry_path(netns)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise OpError("open netns", path, exc.strerror or str(exc), exc.errno) from None
+        size = {"mtu": mtu} if mtu else {}
+        try:
+            self._call(verb, f"{name}/{peer}", None,
+                       f"RTM_NEWLINK {name} master {master} up kind veth peer {peer} netns {netns}"
+                       + (f" mtu {mtu}" if mtu else ""),
+                       "link", "add", ifname=name, kind="veth", master=master_index, state="up",
+                       **({"address": mac} if mac else {}), **size,
+                       peer={"ifname": peer, "net_ns_fd": fd, **({"address": peer_mac} if peer_mac else {}), **size})
+        finally:
+            os.close(fd)
+
+    def link_set_mtu(self, name: str, mtu: int, netns: str | None = None) -> None:
+        self._set(f"set MTU {mtu} on", name, netns, f"mtu {mtu}", mtu=mtu)
+
+    def route_add(self, dst: IPv4Network, gateway: IPv4Address | None, dev: str,
+                  netns: str | None = None) -> None:
+        verb = f"add route to {dst} on"
+        index = self._index(verb, dev, netns)
+        via = {"gateway": str(gateway)} if gateway else {}
+        self._call(verb, dev, netns, f"RTM_NEWROUTE {dst}" + (f" via {gateway}" if gateway else "") + f" dev {dev}",
+                   "route", "add", dst=str(dst), oif=index, proto=RTPROT_BOOT, **via)
+
+    def routes(self, netns: str | None = None) -> list[Route]:
+        ipr = self._ipr(netns)
+        self.trace.append(Command("RTM_GETROUTE table main" + (f" (netns {netns})" if netns else ""), False))
+        names = {int(m["index"]): m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
+        found = []
+        for msg in ipr.get_routes(family=2, table=254):
+            dst = msg.get_attr("RTA_DST") or "0.0.0.0"
+            gateway = msg.get_attr("RTA_GATEWAY")
+            found.append(Route(IPv4Network(f"{dst}/{msg['dst_len']}"), IPv4Address(gateway) if gateway else None,
+                               names.get(msg.get_attr("RTA_OIF") or 0, "")))
+        return found
 
     def close(self) -> None:
         for ipr in self._sockets.values():

@@ -1,0 +1,100 @@
+"""netsetter-cni: the executable a runtime runs, once per command.
+
+    CNI_COMMAND=VERSION               -> print the supported versions; read nothing, import nothing
+    CNI_COMMAND=ADD|DEL|CHECK         -> read CNI_* and the configuration on stdin,
+                                         run the command (netsetter.cni.commands),
+                                         print ADD's result on stdout, exit 0
+    any failure                       -> print the spec's error JSON on stdout, exit 1
+
+Runtimes call VERSION for every plugin of every network on each container
+start (podman: twice), so this module and what it imports before knowing the
+command stay within what Python starts with; ``python -X importtime`` shows
+it. stdout carries only the result or the error; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import args, version
+from .errors import DECODE_FAILURE, INTERNAL, IO_FAILURE, CniError, as_cni_error
+
+
+def main() -> int:
+    cni_version = version.LATEST  # of the error result, until the configuration says which
+    env = dict(os.environ)
+    try:
+        command = args.read_command(env)
+        if command == "VERSION":
+            _write(version.version_result())
+            return 0
+        invocation = args.parse(env, command)
+        raw = _read_config()
+        if raw.get("cniVersion") in version.SUPPORTED:
+            cni_version = raw["cniVersion"]
+        _stop_on_sigterm()
+        from .commands import run
+
+        output = run(invocation, raw)
+        if output is not None:
+            import json
+
+            _write(json.dumps(output, indent=2))
+        return 0
+    except KeyboardInterrupt:
+        return 130  # what ADD had made was undone on the way out
+    except _Terminated:
+        return 143
+    except Exception as exc:  # every failure is a result on stdout, never a bare traceback
+        error = as_cni_error(exc)
+        if error.code == INTERNAL:
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
+        import json
+
+        _write(json.dumps(error.as_dict(cni_version), indent=2))
+        return 1
+
+
+def _read_config() -> dict:  # type: ignore[type-arg]
+    import json
+
+    try:
+        data = sys.stdin.buffer.read()
+    except OSError as exc:
+        raise CniError(IO_FAILURE, f"failed to read the network configuration from stdin: {exc.strerror}") from None
+    if not data.strip():
+        raise CniError(DECODE_FAILURE, "failed to decode the network configuration: stdin is empty",
+                       "the runtime sends the network's configuration as JSON on stdin")
+    try:
+        raw = json.loads(data)
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+        raise CniError(DECODE_FAILURE, f"failed to decode the network configuration: {exc}") from None
+    if not isinstance(raw, dict):
+        raise CniError(DECODE_FAILURE, "failed to decode the network configuration: "
+                       f"expected a JSON object, got {type(raw).__name__}")
+    return raw
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the command is, so that ADD's rollback runs on the way out."""
+
+
+def _stop_on_sigterm() -> None:
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

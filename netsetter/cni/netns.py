@@ -1,0 +1,93 @@
+"""The container's network namespace, as CNI_NETNS gives it: a path.
+
+Runtimes pass different paths: podman and `ip netns add` a bind mount under
+/run/netns (/var/run is a link to /run), containerd /proc/PID/ns/net. The
+backends name a netns the way `ip netns exec` does, by its entry under
+/var/run/netns (iproute2's ``-n`` and ``netns exec`` refuse a path), so:
+
+- a path that is an entry of /var/run/netns is used by its name;
+- any other path gets an alias for the length of the command: a symlink
+  /var/run/netns/netsetter-cni-<digest> -> CNI_NETNS, removed at the end,
+  also on failure (netsetter.sh does the same for /proc/PID/ns/net).
+
+Before anything changes, the path must be a network namespace other than the
+plugin's own: "configuring" the host as a container would put the container's
+address and default route on the host, and DEL would delete a host link.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from ..netns import NETNS_RUN_DIR, entry_path
+from .errors import INVALID_ENVIRONMENT, IO_FAILURE, UNKNOWN_CONTAINER, CniError
+
+NS_GET_NSTYPE = 0xB703  # ioctl on a namespace file: its CLONE_NEW* type (Linux 4.11, linux/nsfs.h)
+CLONE_NEWNET = 0x40000000
+
+
+def state(path: str) -> str:
+    """"netns" for another network namespace; "missing" when the path is gone or is no
+    namespace (a runtime's stale mount point); raises for the plugin's own netns."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        raise CniError(IO_FAILURE, f'failed to open netns "{path}": {exc.strerror}') from None
+    try:
+        try:
+            kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
+        except OSError:  # ENOTTY: a plain file, not a namespace
+            return "missing"
+        if kind != CLONE_NEWNET:
+            raise CniError(INVALID_ENVIRONMENT, f"invalid CNI_NETNS {path!r}: a namespace, but not a network one")
+        here = os.stat("/proc/thread-self/ns/net")
+        there = os.fstat(fd)
+        if (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
+            raise CniError(INVALID_ENVIRONMENT, f"invalid CNI_NETNS {path!r}: it is the plugin's own network "
+                           "namespace, the host's; a container needs a netns of its own")
+        return "netns"
+    finally:
+        os.close(fd)
+
+
+def require(path: str) -> None:
+    """ADD and CHECK need the container: gone is the spec's code 3."""
+    if state(path) == "missing":
+        raise CniError(UNKNOWN_CONTAINER, f'failed to open netns "{path}": no such network namespace',
+                       "the container is gone (or was never started)")
+
+
+@contextmanager
+def named(path: str, alias: str) -> Iterator[str]:
+    """The name of ``path`` under /var/run/netns while the block runs (see the module's docstring)."""
+    name = os.path.basename(path)
+    if os.path.dirname(path) in (NETNS_RUN_DIR, "/run/netns") and _same(path, entry_path(name)):
+        yield name
+        return
+    link = entry_path(alias)
+    try:
+        os.makedirs(NETNS_RUN_DIR, exist_ok=True)
+        if os.path.islink(link):  # left by a run that was killed: ours, by its name
+            os.unlink(link)
+        os.symlink(path, link)
+    except OSError as exc:
+        raise CniError(IO_FAILURE, f'failed to expose netns "{path}" as "{link}": {exc.strerror}') from None
+    try:
+        yield alias
+    finally:
+        try:
+            os.unlink(link)
+        except FileNotFoundError:
+            pass
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
