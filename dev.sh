@@ -5,6 +5,7 @@
 #                                      built-in busybox root, with netsetter.sh's network
 #   ./dev.sh run  PID [OPTIONS]        install, then give the netns of PID the network (netsetter)
 #   ./dev.sh test [PYTEST ARGS]        install with the test extra, then run the test suite
+#   ./dev.sh bench [OPTIONS]           install, then measure every path against its peers (python -m bench)
 #
 # It installs what is missing (Debian packages, a virtualenv in .venv with the
 # project in it) and nothing else; running it again only checks.
@@ -22,9 +23,19 @@ install() {
     # runner's built-in root: a static busybox (a dynamic one would need the host's libc inside)
     dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
     python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
-    if ((${#missing[@]})); then
+    # The benchmark's peer, Mininet, with its Linux-bridge switch. Without recommends:
+    # they would pull in Open vSwitch, whose daemon starts on install.
+    local bare=()
+    command -v mnexec >/dev/null || bare+=(mininet)
+    command -v brctl >/dev/null || bare+=(bridge-utils)
+    if ((${#missing[@]} + ${#bare[@]})); then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        if ((${#missing[@]})); then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        fi
+        if ((${#bare[@]})); then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${bare[@]}" >/dev/null
+        fi
     fi
     [ -x .venv/bin/python ] || python3 -m venv .venv
     # compat: a plain path entry for the editable install, not an import hook that
@@ -43,7 +54,10 @@ case "$cmd" in
     test)
         install
         exec .venv/bin/python -m pytest "$@" ;;
+    bench)
+        install
+        exec .venv/bin/python -m bench "$@" ;;
     *)
-        echo "usage: $0 run [OPTIONS] [-- CMD] | $0 run PID [OPTIONS] | $0 test [PYTEST ARGS]" >&2
+        echo "usage: $0 run [OPTIONS] [-- CMD] | $0 run PID [OPTIONS] | $0 test [PYTEST ARGS] | $0 bench [OPTIONS]" >&2
         exit 2 ;;
 esac

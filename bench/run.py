@@ -1,0 +1,66 @@
+"""One benchmark run: every chosen group in turn, then the targets.
+
+    check: root, and the tools every group needs (ip, bash, unshare, nsenter)
+    make a scratch directory (runner's cache, CNI state, the pipeline's root)
+    for each group a-g: its rows (a group that fails becomes one error row)
+    judge the targets of issue 8 on the rows
+    remove the scratch directory; report any sandbox left behind (there should be none)
+
+A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one by the CLI) runs
+every cleanup on its way out: each sandbox is removed by the ``with`` that
+made it, each process killed by whoever started it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from . import machine, sandboxes, system, targets
+from .cases import module
+from .context import Context
+from .options import Options
+from .results import GROUPS, Row, Run
+
+
+class CannotRun(RuntimeError):
+    pass
+
+
+def preflight(options: Options) -> None:
+    if os.geteuid() != 0:
+        raise CannotRun("run the benchmark as root: it makes network namespaces and containers")
+    for binary in ("ip", "bash", "unshare", "nsenter"):
+        if shutil.which(binary) is None:
+            raise CannotRun(f"{binary} not found on PATH")
+
+
+def run_all(options: Options, log: Callable[[str], None], debug: bool = False) -> Run:
+    preflight(options)
+    system.raise_open_files()
+    result = Run(machine=machine.describe(), options=options.as_dict())
+    started = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix="ns-proc-bench-"))
+    ctx = Context(options=options, workdir=workdir, log=log)
+    try:
+        for group in options.groups:
+            log(f"{GROUPS[group]} ...")
+            group_started = time.perf_counter()
+            try:
+                result.rows.extend(module(group).run(ctx))
+            except Exception as exc:  # noqa: BLE001 - one broken group must not lose the others
+                if debug:
+                    traceback.print_exc()
+                result.rows.append(Row(f"{group}/failed", GROUPS[group], error=f"{type(exc).__name__}: {exc}"))
+            log(f"{GROUPS[group]}: done in {time.perf_counter() - group_started:.1f} s")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        result.leftovers = sandboxes.leftovers()
+        result.seconds = time.perf_counter() - started
+    result.verdicts = targets.judge(result)
+    return result
