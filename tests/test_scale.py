@@ -29,13 +29,14 @@ with open_backend("netlink") as backend:
 print(json.dumps(addresses))
 """
 
-# Every address answers a ping from the host (a second chance for one whose first
-# ping was lost to ARP); then the bridge's packet counters over 2 s.
+# Every address answers a ping from the host (more chances, with more time, for one
+# whose ping was lost while ARP resolved it: each ARP broadcast goes to a thousand
+# ports); then the bridge's packet counters over 2 s.
 PROBE = """
 import json, subprocess, sys, time
 def answers(address):
-    return any(subprocess.run(["ping", "-c", "1", "-W", "2", "-q", address], capture_output=True).returncode == 0
-               for _ in range(2))
+    return any(subprocess.run(["ping", "-c", "1", "-W", str(wait), "-q", address], capture_output=True).returncode == 0
+               for wait in (2, 3, 5))
 missing = [a for a in json.load(sys.stdin) if not answers(a.split("/")[0])]
 def packets():
     out = subprocess.run(["ip", "-j", "-s", "link", "show", "brg-demo"], capture_output=True, text=True).stdout
