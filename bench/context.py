@@ -32,19 +32,21 @@ class Context:
 
     @property
     def netsetter(self) -> str:
-        found = tool("netsetter")
-        if found is None:
-            raise RuntimeError("the netsetter command is not installed (pip install -e . in the venv)")
-        return found
+        return installed("netsetter")
 
     @property
     def runner(self) -> str:
-        found = tool("runner")
-        if found is None:
-            raise RuntimeError("the runner command is not installed (pip install -e . in the venv)")
-        return found
+        return installed("runner")
 
     @property
     def runner_cache(self) -> Path:
         """runner's --cache-dir: its busybox root is built here once, and removed with the run."""
         return self.workdir / "runner-cache"
+
+
+def installed(name: str) -> str:
+    """The project's command ``name`` next to this interpreter, or an error saying how to get it."""
+    found = tool(name)
+    if found is None:
+        raise RuntimeError(f"the {name} command is not installed (pip install -e . in the venv)")
+    return found

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from netsetter import sandbox as lib
 
@@ -35,6 +37,22 @@ class Sandbox(lib.Sandbox):
 
     def netsetter(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return self.run(*NETSETTER, *args, **kwargs)
+
+    @contextmanager
+    def hello_server(self, address: str = "0.0.0.0") -> Iterator[str]:
+        """A TCP listener in this host namespace that answers one client with
+        "hello <the client's address>"; yields its port."""
+        server = (f"import socket; s = socket.create_server(({address!r}, 0)); print(s.getsockname()[1], flush=True);"
+                  "s.settimeout(30); c, peer = s.accept(); c.sendall(b'hello ' + peer[0].encode()); c.close()")
+        listener = subprocess.Popen(["ip", "netns", "exec", self.name, sys.executable, "-c", server],
+                                    stdout=subprocess.PIPE, text=True)
+        try:
+            assert listener.stdout is not None
+            yield listener.stdout.readline().strip()
+        finally:
+            listener.kill()
+            listener.wait()
+            listener.stdout.close()
 
     def ip(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["ip", "-n", self.name, *args], capture_output=True, text=True, check=True)

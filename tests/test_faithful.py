@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 
 import pytest
 
@@ -62,26 +63,12 @@ def test_container_reaches_the_bridge_over_tcp(sandbox, backend):
     box = sandbox()
     c = box.container()
     assert box.netsetter(str(c.pid), "--backend", backend).returncode == 0
-    server = (
-        "import socket; s = socket.create_server(('10.10.10.100', 0)); print(s.getsockname()[1], flush=True);"
-        "s.settimeout(20); conn, peer = s.accept(); conn.sendall(b'hello ' + peer[0].encode()); conn.close()"
-    )
-    import subprocess
-    import sys
-
-    listener = subprocess.Popen(["ip", "netns", "exec", box.name, sys.executable, "-c", server],
-                                stdout=subprocess.PIPE, text=True)
-    try:
-        port = listener.stdout.readline().strip()
+    with box.hello_server("10.10.10.100") as port:
         client = c.run(sys.executable, "-c",
                        "import socket; s = socket.create_connection(('10.10.10.100', %s), timeout=10);"
                        "print(s.recv(100).decode())" % port)
-        assert client.returncode == 0, client.stderr
-        assert client.stdout.strip() == "hello 10.10.10.101"
-    finally:
-        listener.kill()
-        listener.wait()
-        listener.stdout.close()
+    assert client.returncode == 0, client.stderr
+    assert client.stdout.strip() == "hello 10.10.10.101"
 
 
 def test_ip_backend_runs_the_script_lines(sandbox):

@@ -59,19 +59,10 @@ def test_inside_the_container(sandbox, cache_dir, backend):
 def test_tcp_to_the_bridge(sandbox, cache_dir):
     box = sandbox()
     # The listener binds the wildcard address before runner makes the bridge.
-    server = ("import socket; s = socket.create_server(('0.0.0.0', 0)); print(s.getsockname()[1], flush=True);"
-              "s.settimeout(30); c, peer = s.accept(); c.sendall(b'hello ' + peer[0].encode()); c.close()")
-    listener = subprocess.Popen(["ip", "netns", "exec", box.name, "python3", "-c", server],
-                                stdout=subprocess.PIPE, text=True)
-    try:
-        port = listener.stdout.readline().strip()
+    with box.hello_server() as port:
         proc = start(box, cache_dir, "--", "/bin/sh", "-c", f"nc -w 5 10.10.10.100 {port} </dev/null")
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.strip() == "hello 10.10.10.101"
-    finally:
-        listener.kill()
-        listener.wait()
-        listener.stdout.close()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "hello 10.10.10.101"
 
 
 @pytest.mark.parametrize("script, status", [("exit 7", 7), ("kill -9 $$", 128 + 9), ("true", 0)])
