@@ -1,4 +1,4 @@
-"""The machine a run was measured on, for the report and the README."""
+"""The machine a run was measured on, for the report and bench/RESULTS.md."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Show a run: the machine, a table of rows, a table of targets; or all of it as JSON,
-or as Markdown for the README (from a run, or from the JSON of an earlier one)."""
+or as Markdown for bench/RESULTS.md (from a run, or from the JSON of an earlier one)."""
 
 from __future__ import annotations
 
