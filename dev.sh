@@ -235,8 +235,13 @@ cmd=${1:-}
 shift || true
 case $cmd in
     run)
+        extra=()  # NAT needs iptables
+        for arg in "$@"; do
+            [[ $arg == -- ]] && break
+            [[ $arg == --masquerade || $arg == -p* || $arg == --publish* ]] && extra=(iptables)
+        done
         if [[ ${1:-} =~ ^[0-9]+$ ]]; then
-            install run
+            install run "${extra[@]}"
             exec .venv/bin/netsetter "$@"
         fi
         host=
@@ -244,11 +249,6 @@ case $cmd in
             host=1
             shift
         fi
-        extra=()
-        for arg in "$@"; do
-            [[ $arg == -- ]] && break
-            [[ $arg == --masquerade || $arg == -p* || $arg == --publish* ]] && extra=(iptables)
-        done
         install run "${extra[@]}"
         [[ $host ]] && exec .venv/bin/runner start "$@"
         in_sandbox .venv/bin/runner start "$@" ;;
