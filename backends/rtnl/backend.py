@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno as errnos
 import os
 import socket
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from netsetter import netns as netns_entry
@@ -26,10 +25,13 @@ from .channel import Channel, NetlinkError, Reply
 NEW = w.NLM_F_CREATE | w.NLM_F_EXCL  # what `ip ... add` sends: make it, and refuse one that exists
 
 
-@dataclass
 class RtnlBackend(Backend):
     name = "rtnl"
-    _channels: dict[object, Channel] = field(default_factory=dict, repr=False)
+
+    def __init__(self) -> None:  # not a dataclass of its own: ~2 ms less to import
+        super().__init__()
+        self._channels: dict[object, Channel] = {}
+        self._pid = os.getpid()
 
     @classmethod
     def unavailable(cls) -> str | None:
@@ -57,6 +59,8 @@ class RtnlBackend(Backend):
             except OSError as exc:
                 raise OpError("open netns", path, exc.strerror or str(exc), exc.errno) from None
             key = (st.st_dev, st.st_ino)
+        if self._pid != os.getpid():  # a forked child: its parent's sockets are not its own to read
+            self._channels, self._pid = {}, os.getpid()
         channel = self._channels.get(key)
         if channel is None:
             channel = self._channels[key] = Channel.open() if netns is None else self._open_in(netns)
