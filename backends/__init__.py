@@ -21,6 +21,7 @@ ENV_VAR = "NETSETTER_BACKEND"
 REGISTRY: dict[str, tuple[str, str]] = {
     "ip": ("backends.iproute", "IpBackend"),
     "netlink": ("backends.netlink", "NetlinkBackend"),
+    "rtnl": ("backends.rtnl", "RtnlBackend"),
 }
 NAMES = tuple(REGISTRY)
 

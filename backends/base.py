@@ -60,6 +60,10 @@ _STRERRORS = {os.strerror(n): n for n in (errnos.EEXIST, errnos.ENODEV, errnos.E
 
 
 _STRERRORS.update({"Cannot find device": errnos.ENODEV, "does not exist": errnos.ENODEV})
+# Where the kernel explains an error (extended ACK), `ip` prints only the explanation.
+_STRERRORS.update({"Address already assigned": errnos.EEXIST, "Address not found": errnos.EADDRNOTAVAIL,
+                   "same name exists in the target netns": errnos.EEXIST,
+                   "mtu less than device minimum": errnos.EINVAL, "mtu greater than device maximum": errnos.EINVAL})
 
 
 def errno_of(message: str) -> int | None:

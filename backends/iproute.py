@@ -64,6 +64,11 @@ class IpBackend(Backend):
                 return None
             raise
         data: dict[str, Any] = json.loads(out)[0]
+        peer_index = data.get("link_index")  # a peer in another netns; one in this netns is named instead
+        if peer_index is None and data.get("link"):
+            peer = self._run("show link", data["link"], ["-j", "link", "show", "dev", data["link"]], netns,
+                             change=False)
+            peer_index = json.loads(peer)[0]["ifindex"]
         return Link(
             name=data["ifname"],
             kind=data.get("linkinfo", {}).get("info_kind"),
@@ -73,11 +78,16 @@ class IpBackend(Backend):
             addrs=tuple(IPv4Interface(f"{a['local']}/{a['prefixlen']}")
                         for a in data.get("addr_info", []) if a.get("family") == "inet"),
             index=data["ifindex"],
-            peer_index=data.get("link_index"),
+            peer_index=peer_index,
         )
 
     def bridge_ports(self, bridge: str) -> list[str]:
-        out = self._run("list ports of", bridge, ["-j", "link", "show", "master", bridge], change=False)
+        try:
+            out = self._run("list ports of", bridge, ["-j", "link", "show", "master", bridge], change=False)
+        except OpError as exc:
+            if "does not exist" in exc.cause:  # no bridge, no ports
+                return []
+            raise
         return [link["ifname"] for link in json.loads(out or "[]")]
 
     def default_route(self, netns: str | None = None) -> tuple[str, str] | None:

@@ -23,12 +23,13 @@ from .base import Backend, Command, Link, Route
 
 RTPROT_BOOT = 3  # what `ip route add` sets; pyroute2 would default to static
 IFF_UP = 0x1
+RT_SCOPE_LINK = 253
 
 
 @dataclass
 class NetlinkBackend(Backend):
     name = "netlink"
-    _sockets: dict[str | None, Any] = field(default_factory=dict, repr=False)
+    _sockets: dict[object, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def unavailable(cls) -> str | None:
@@ -46,9 +47,19 @@ class NetlinkBackend(Backend):
 
     # --- sockets -----------------------------------------------------------
     def _ipr(self, netns: str | None) -> Any:
-        if netns not in self._sockets:
-            self._sockets[netns] = self._IPRoute() if netns is None else self._open_in(netns)
-        return self._sockets[netns]
+        # Kept by the namespace's inode, not its name: an entry that comes to name
+        # another netns (a pid reused) must not reach the old one through a kept socket.
+        key: object = None
+        if netns is not None:
+            path = netns_entry.entry_path(netns)
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                raise OpError("open netns", path, exc.strerror or str(exc), exc.errno) from None
+            key = (st.st_dev, st.st_ino)
+        if key not in self._sockets:
+            self._sockets[key] = self._IPRoute() if netns is None else self._open_in(netns)
+        return self._sockets[key]
 
     def _open_in(self, netns: str) -> Any:
         path = netns_entry.entry_path(netns)
@@ -201,7 +212,8 @@ class NetlinkBackend(Backend):
                   netns: str | None = None) -> None:
         verb = f"add route to {dst} on"
         index = self._index(verb, dev, netns)
-        via = {"gateway": str(gateway)} if gateway else {}
+        # As `ip route add`: scope link for a route on the link (pyroute2 would make it global).
+        via = {"gateway": str(gateway)} if gateway else {"scope": RT_SCOPE_LINK}
         self._call(verb, dev, netns, f"RTM_NEWROUTE {dst}" + (f" via {gateway}" if gateway else "") + f" dev {dev}",
                    "route", "add", dst=str(dst), oif=index, proto=RTPROT_BOOT, **via)
 

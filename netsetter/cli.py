@@ -81,8 +81,9 @@ def up(
     veth_host: VethHost = None, veth_container: VethContainer = None,
     container_addr: ContainerAddr = None, gateway: Gateway = None,
     backend: Annotated[Optional[str], typer.Option(
-        "--backend", metavar="ip|netlink", show_default=False,
-        help="ip: the ip binary, one process per script line; netlink: pyroute2, no process. "
+        "--backend", metavar="ip|netlink|rtnl", show_default=False,
+        help="ip: the ip binary, one process per script line; netlink: pyroute2, no process; "
+             "rtnl: rtnetlink on a raw socket, standard library only. "
              "[default: $NETSETTER_BACKEND, else ip]")] = None,
     masquerade: Masquerade = False, publish: Publish = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the steps as a bash script; change "
@@ -113,7 +114,7 @@ def down_cmd(
                                                           "remains on it.")] = False,
     veth_host: VethHost = None, veth_container: VethContainer = None,
     backend: Annotated[Optional[str], typer.Option(
-        "--backend", metavar="ip|netlink", show_default=False,
+        "--backend", metavar="ip|netlink|rtnl", show_default=False,
         help="[default: $NETSETTER_BACKEND, else ip]")] = None,
     as_json: AsJson = False, debug: Debug = False,
 ) -> None:
@@ -167,7 +168,7 @@ def compare_cmd(
     script: Annotated[Optional[Path], typer.Option(
         "--script", metavar="PATH", show_default=False,
         help="The original netsetter.sh (or a variant). [default: $NETSETTER_SCRIPT]")] = None,
-    backend: Annotated[str, typer.Option("--backend", metavar="ip|netlink|all",
+    backend: Annotated[str, typer.Option("--backend", metavar="ip|netlink|rtnl|all",
                                          help="The port's backend(s) to compare.")] = "all",
     bridge: Bridge = None, bridge_mac: BridgeMac = None, bridge_addr: BridgeAddr = None,
     veth_host: VethHost = None, veth_container: VethContainer = None,

@@ -113,7 +113,7 @@ def test_backend_from_environment(sandbox):
     bad = box.netsetter(str(c.pid), env={"NETSETTER_BACKEND": "iproute"})
     assert bad.returncode == 2
     assert bad.stderr.strip() == ("netsetter: error: invalid backend (from NETSETTER_BACKEND) 'iproute': "
-                                  "choose one of: ip, netlink")
+                                  "choose one of: ip, netlink, rtnl")
 
 
 def test_plain_output_is_one_line_per_step(sandbox):

@@ -21,12 +21,13 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from backends import NAMES
 from netsetter import state_dir
 
 from .sandbox import ROOT, Sandbox
 
 PLUGIN = [sys.executable, "-m", "netsetter.cni.main"]
-BACKENDS = ["ip", "netlink"]
+BACKENDS = list(NAMES)
 BRIDGE = "cnitest0"
 SUBNET = "10.123.0"
 

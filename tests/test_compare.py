@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from backends import NAMES
+
 from .sandbox import NETSETTER, ROOT
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -42,7 +44,7 @@ def test_original_script_is_the_same_as_every_backend(original_script):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     result = json.loads(proc.stdout)
     assert result["verdict"] == "same" and result["script_status"] == 0
-    assert set(result["backends"]) == {"ip", "netlink"}
+    assert set(result["backends"]) == set(NAMES)
     rows = result["rows"]
     commands = [r["command"] for r in rows if r["command"]]
     # one row per command bash ran: 2 echos, 7 assignments, 11 ip lines, NETNS=, 2 tests, ln, echo, rm
@@ -50,13 +52,13 @@ def test_original_script_is_the_same_as_every_backend(original_script):
     assert commands[9]["text"] == "ip link del $bridge_nic" and commands[9]["status"] == 1
     assert "Cannot find device" in commands[9]["output"]
     assert commands[0]["output"].startswith("usage:")
-    assert {r["status"]["ip"] for r in rows} <= {"same", "deliberate"}
-    assert {r["status"]["netlink"] for r in rows} <= {"same", "deliberate"}
+    for backend in NAMES:
+        assert {r["status"][backend] for r in rows} <= {"same", "deliberate"}, backend
+        assert len(result["backends"][backend]["steps"]) == 14
     deliberate = [r["step"] for r in rows if r["deliberate"]]
     assert deliberate == ["bridge-check", "netns-expose", "container-lo-up"]
     # every snapshot is in the JSON: the script's after each command, the port's after each step
     assert all(c["after"]["container"] is not None for c in commands)
-    assert len(result["backends"]["netlink"]["steps"]) == 14
     final = result["backends"]["ip"]["steps"][-1]["after"]
     assert "default via 10.10.10.100 dev veth_conta" in " ".join(final["container"]["routes"]) or \
         any(r.startswith("0.0.0.0/0 via 10.10.10.100") or r.startswith("default via 10.10.10.100")
@@ -74,7 +76,7 @@ def test_plain_table_has_one_row_per_command(original_script):
     assert any("(not in the script)" in l and "container-lo-up (deliberate)" in l for l in lines)
 
 
-@pytest.mark.parametrize("backend", ["ip", "netlink"])
+@pytest.mark.parametrize("backend", NAMES)
 def test_another_container_address_is_found_at_its_step(altered, backend):
     script = altered(lambda s: s.replace("veth_container_ip='10.10.10.101/24'", "veth_container_ip='10.10.10.150/24'"))
     proc = compare("--script", script, "--backend", backend)
@@ -94,7 +96,7 @@ def test_removed_route_line_is_found_at_its_step(altered):
     result = json.loads(proc.stdout)
     row = next(r for r in result["rows"] if r["step"] == "container-route")
     assert row["command"] is None
-    for backend in ("ip", "netlink"):
+    for backend in NAMES:
         assert row["status"][backend] == "differs"
         assert row["differences"][backend] == ["step container-route has no line in the script",
                                                "route extra in container: default via 10.10.10.100 dev veth_conta"]

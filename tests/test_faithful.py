@@ -99,3 +99,28 @@ def test_netlink_backend_runs_no_ip_process(sandbox, tmp_path):
     assert proc.returncode == 0, proc.stderr
     inside = c.snapshot()
     assert "inet 10.10.10.101/24 scope global dev veth_conta" in inside.addrs
+
+
+def test_rtnl_backend_runs_no_process_and_imports_no_netlink_library(sandbox, tmp_path):
+    box = sandbox()
+    c = box.container()
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    proc = box.netsetter(str(c.pid), "--backend", "rtnl", "--json", env={"PATH": str(bindir)})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    changes = [cmd["cmd"] for s in result["steps"] for cmd in s["commands"] if cmd["change"]]
+    assert "RTM_NEWLINK veth_host type veth peer veth_conta" in changes
+    assert f"RTM_NEWROUTE default via 10.10.10.100 dev veth_conta (netns {c.pid})" in changes
+    assert "0.0.0.0/0 via 10.10.10.100 dev veth_conta" in c.snapshot().routes or \
+        "default via 10.10.10.100 dev veth_conta" in c.snapshot().routes
+    # the library path, in a process of its own: neither sh nor pyroute2 is loaded
+    other = box.container()
+    code = ("import sys; from backends import open_backend; from netsetter import NetConfig, setup\n"
+            f"with open_backend('rtnl') as b: setup({other.pid}, NetConfig.build(veth_host='veth_h2', "
+            "veth_container='veth_c2', container_addr='10.10.10.102/24'), b)\n"
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules} & {'sh', 'pyroute2', 'asyncio'})))")
+    lib = box.run(sys.executable, "-c", code)
+    assert lib.returncode == 0, lib.stderr
+    assert lib.stdout.strip() == ""
+    assert "inet 10.10.10.102/24 scope global dev veth_c2" in other.snapshot().addrs

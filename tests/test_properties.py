@@ -5,6 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backends import NAMES
+
 from .sandbox import Sandbox
 from .test_safety import state
 
@@ -19,7 +21,7 @@ values = st.dictionaries(st.sampled_from(OPTIONS), st.one_of(argv_text, plausibl
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(values=values, backend=st.sampled_from(["ip", "netlink"]))
+@given(values=values, backend=st.sampled_from(NAMES))
 def test_any_option_values(values, backend):
     box = Sandbox(tag="prop")
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from backends import NAMES
+
 PID_MAX = int(open("/proc/sys/kernel/pid_max").read())
 
 # (arguments after the pid, or None for "use the container's pid"), exit status, words in the message
@@ -91,7 +93,7 @@ def test_unprivileged_user_is_refused(sandbox):
     assert_refused(box, c, proc, 1, "needs CAP_NET_ADMIN")
 
 
-@pytest.mark.parametrize("backend", ["ip", "netlink"])
+@pytest.mark.parametrize("backend", NAMES)
 def test_bridge_name_taken_by_another_kind_of_link(sandbox, backend):
     box = sandbox()
     c = box.container()
