@@ -1,7 +1,7 @@
 """The `netsetter` command: parse, make one call into the core, render.
 
 ``netsetter PID`` is short for ``netsetter up PID``. Domain errors become one
-line on stderr and an exit status (see :class:`netsetter.errors.ExitStatus`);
+line on stderr and an exit status (see :class:`nskit.errors.ExitStatus`);
 a traceback only with ``--debug``. Heavy modules (sh, pyroute2, rich) are
 imported inside the commands that use them, so ``--help`` stays fast.
 """
@@ -17,8 +17,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from nskit.errors import ExitStatus, NsError, Terminated
+
 from .config import DEFAULTS
-from .errors import ExitStatus, NetsetterError, Terminated
 
 HELP = """Give the network namespace of a running process a network, as netsetter.sh does.
 
@@ -183,7 +184,7 @@ def _guard(debug: bool, action: Any) -> int:
     """Run one command body; a domain error becomes one line and its exit status."""
     try:
         return int(action())
-    except NetsetterError as exc:
+    except NsError as exc:
         if debug:
             raise
         print(f"netsetter: error: {exc}", file=sys.stderr)
@@ -206,7 +207,7 @@ def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[st
     from .compare import compare
     from .compare import report
     from .config import NetConfig
-    from .errors import UsageError
+    from nskit.errors import UsageError
     from .target import check_privileges
 
     config = NetConfig.build(**values)
@@ -258,7 +259,7 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
         signal.signal(signal.SIGTERM, _interrupt)  # roll back, then exit 143
         with open_backend(name) as chosen:
             result = setup(pid, config, chosen, reporter=reporter, masquerade=masquerade, publish=ports)
-    except NetsetterError as exc:
+    except NsError as exc:
         if debug:
             raise
         result = getattr(exc, "result", None)
@@ -267,7 +268,7 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
                 # Refused before any step: show the plan that did not run.
                 try:
                     _, result = plan(None, NetConfig.build(**values), backend or "")
-                except NetsetterError:
+                except NsError:
                     result = None
             data = result.as_dict() if result else {"outcome": "failed", "steps": []}
             data.update(outcome="failed", error=str(exc))

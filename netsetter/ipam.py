@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Iterator
 
+from nskit.errors import OpError
+
 from . import state_dir
-from .errors import OpError
 
 
 @dataclass(frozen=True)

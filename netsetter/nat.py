@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Iterable
 
+from nskit.errors import OpError, UsageError
+
 from . import state_dir
-from .errors import OpError, UsageError
 
 FORWARD_SYSCTL = "/proc/sys/net/ipv4/ip_forward"
 CHAINS = {("filter", "NSPROC-FORWARD"): "FORWARD", ("nat", "NSPROC-POSTROUTING"): "POSTROUTING",

@@ -12,8 +12,9 @@ import errno
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+from nskit.errors import OpError
+
 from .config import NetConfig
-from .errors import OpError
 
 if TYPE_CHECKING:
     from backends.base import Backend, Link

@@ -53,7 +53,7 @@ def build(*, command: list[str] | None, env: list[str], hostname: str, rootfs: s
     if net:
         from backends import resolve
         from netsetter.config import NetConfig
-        from netsetter.errors import UsageError as NetUsageError
+        from nskit.errors import UsageError as NetUsageError
 
         from netsetter.config import AUTO, AUTO_KEYS
 

@@ -31,8 +31,8 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
 from backends.base import Link
+from nskit.errors import OpError
 
-from ..errors import OpError
 from ..ipam import Pool
 from ..lock import host_lock
 from . import netns

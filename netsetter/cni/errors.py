@@ -58,15 +58,16 @@ class CniError(Exception):
 def as_cni_error(exc: Exception) -> CniError:
     """Any error of a command as the spec's error: netsetter's own by their kind,
     anything else as a bug (199)."""
-    from ..errors import BackendUnavailable, NetsetterError, OpError, UsageError
-
     if isinstance(exc, CniError):
         return exc
+    from backends import BackendUnavailable
+    from nskit.errors import NsError, UsageError
+
     if isinstance(exc, BackendUnavailable):
         return CniError(BACKEND_UNAVAILABLE, str(exc))
     if isinstance(exc, UsageError):
         return CniError(INVALID_CONFIG, str(exc))
-    if isinstance(exc, (OpError, NetsetterError)):
+    if isinstance(exc, NsError):
         return CniError(OPERATION_FAILED, str(exc))
     if isinstance(exc, OSError):
         return CniError(IO_FAILURE, f'failed to access "{exc.filename}": {exc.strerror}'
