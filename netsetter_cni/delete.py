@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..ipam import Pool
-from ..lock import host_lock
+from netsetter.ipam import Pool
+from netsetter.lock import host_lock
 from . import netns
 from .args import Invocation
 from .config import NetConf
@@ -48,7 +48,7 @@ def delete(inv: Invocation, conf: NetConf, backend: "Backend") -> list[str]:
             done += [f"released {address}" for address in pool.release(inv.owner)]
         if conf.ip_masq:
             try:
-                from .. import nat
+                from netsetter import nat
             except ImportError:  # then ADD refused ipMasq: there are no rules to drop
                 return done
             done += nat.release(inv.owner)

@@ -36,7 +36,7 @@ INTERNAL = 199  # a bug: the traceback is on stderr
 
 class CniError(Exception):
     """A failed command, as the spec's error result. Raised by the domain code,
-    printed by :mod:`netsetter.cni.main`."""
+    printed by :mod:`netsetter_cni.main`."""
 
     def __init__(self, code: int, msg: str, details: str = "") -> None:
         self.code, self.msg, self.details = code, msg, details

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 from backends.base import Link
 from nskit.errors import OpError
 
-from ..ipam import Pool
-from ..lock import host_lock
+from netsetter.ipam import Pool
+from netsetter.lock import host_lock
 from . import netns
 from .args import Invocation
 from .config import NetConf, RouteConf, wanted_address
@@ -200,7 +200,7 @@ def masquerade(conf: NetConf, inv: Invocation, undo: Rollback) -> None:
 def nat_module():  # type: ignore[no-untyped-def]
     """netsetter.nat, imported when ipMasq asks for it (it runs iptables)."""
     try:
-        from .. import nat
+        from netsetter import nat
     except ImportError as exc:
         raise CniError(UNSUPPORTED_FIELD, "unsupported field ipMasq=true",
                        f"this installation cannot masquerade: {exc}") from None

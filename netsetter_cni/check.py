@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..ipam import Pool
+from netsetter.ipam import Pool
 from . import netns, version
 from .args import Invocation
 from .config import NetConf
@@ -144,7 +144,7 @@ def check_routes(backend: "Backend", conf: NetConf, prev: Result, ifname: str, n
 def check_masquerade(conf: NetConf, inv: Invocation) -> None:
     if not conf.ip_masq or conf.ipam is None:
         return
-    from .. import nat
+    from netsetter import nat
 
     subnet = str(conf.ipam.subnet)
     if not any(data["owner"] == inv.owner and m["subnet"] == subnet and m["bridge"] == conf.bridge

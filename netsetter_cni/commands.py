@@ -1,6 +1,6 @@
 """ADD, DEL and CHECK: parse the configuration, open a backend, run the command.
 
-Imported by :mod:`netsetter.cni.main` only once VERSION is ruled out: this is
+Imported by :mod:`netsetter_cni.main` only once VERSION is ruled out: this is
 where the heavy imports start (the backend: ``sh`` or ``pyroute2``).
 
 The backend is ``$NETSETTER_BACKEND`` (``ip`` or ``netlink``), by default
