@@ -128,7 +128,7 @@ def _down(target: str, bridge: bool, values: dict[str, Optional[str]], backend: 
     from backends import open_backend
 
     from .config import NetConfig
-    from .teardown import down
+    from .host.teardown import down
 
     config = NetConfig.build(**values)
     with open_backend(backend) as chosen:
@@ -150,7 +150,7 @@ def ls_cmd(as_json: AsJson = False, debug: Debug = False) -> None:
 
 
 def _ls(as_json: bool) -> int:
-    from .topology import render, topology
+    from .host.topology import render, topology
 
     view = topology()
     if as_json:
@@ -240,7 +240,7 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
 
     from .config import NetConfig
     from .engine import plan, setup
-    from .nat import PortMap
+    from .host.nat import PortMap
     from .report import PlainReporter, RichReporter
 
     result = None

@@ -14,7 +14,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from nskit.errors import UsageError
 from nskit.names import check_ifname, check_mac
 
-# Values that may be "auto": chosen at run time, under the host's lock (see allocate.py).
+# Values that may be "auto": chosen at run time, under the host's lock (see host/allocate.py).
 AUTO = "auto"
 AUTO_KEYS = ("veth_host", "veth_container", "container_addr")
 # The script's container address is the 101st of its subnet: auto addresses start there.

@@ -22,19 +22,19 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 
 from nskit.errors import NsError, OpError, Terminated
 
-from . import allocate, records
 from .config import AUTO, NetConfig
 from .errors import PreflightError, StepFailed
-from .lock import host_lock
+from .host import allocate, records
+from .host.lock import host_lock
+from .host.state_dir import host_netns_inode
 from .result import Result, StepResult
-from .state_dir import host_netns_inode
 from .steps import Context, Skip, Step, steps_for
 from .target import Target, check_privileges, resolve_target
 
 if TYPE_CHECKING:
     from backends.base import Backend
 
-    from .nat import PortMap
+    from .host.nat import PortMap
 
 
 class Reporter(Protocol):

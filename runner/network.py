@@ -82,7 +82,7 @@ def in_process(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace") -> Ne
         raise
 
     def undo() -> None:
-        from netsetter.teardown import down
+        from netsetter.host.teardown import down
 
         try:
             down(str(pid), config, chosen)  # what netsetter recorded for this container, and nothing else

@@ -39,7 +39,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from netsetter import state_dir
+from netsetter.host import state_dir
 
 from .sandbox import ROOT, Sandbox
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from netsetter import state_dir
+from netsetter.host import state_dir
 
 from .sandbox import ROOT, Sandbox
 

@@ -16,7 +16,7 @@ What each container asked for is kept in a file of its owner under
 reconciles our chains with what all owners want (rules shared by owners
 stay while one of them needs them). When the last owner goes, the chains and
 jumps go, and forwarding is set back off if we were the ones who turned it on.
-Callers hold the host's lock (:mod:`netsetter.lock`).
+Callers hold the host's lock (:mod:`netsetter.host.lock`).
 """
 
 from __future__ import annotations
