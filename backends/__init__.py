@@ -11,10 +11,15 @@ import importlib
 import os
 from typing import TYPE_CHECKING
 
-from netsetter.errors import BackendUnavailable, UsageError
+from nskit.errors import NsError, UsageError
 
 if TYPE_CHECKING:
     from .base import Backend
+
+
+class BackendUnavailable(NsError):
+    """A backend cannot run on this machine; the message says why."""
+
 
 DEFAULT = "ip"
 ENV_VAR = "NETSETTER_BACKEND"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import ClassVar
 
-from netsetter import netns as netns_entry
+from nskit import netns as netns_entry
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class Backend(ABC):
     @abstractmethod
     def route_add_default(self, gateway: IPv4Address, dev: str, netns: str | None = None) -> None: ...
 
-    # --- for the CNI plugin (netsetter.cni): a container netns named by the runtime --
+    # --- for the CNI plugin (netsetter_cni): a container netns named by the runtime --
     @abstractmethod
     def veth_add_peer_in(self, name: str, peer: str, netns: str, *, master: str, mtu: int | None = None,
                          mac: str | None = None, peer_mac: str | None = None) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
-from netsetter.errors import OpError
+from nskit.errors import OpError
 
 from .base import Backend, Command, Link, Route, errno_of
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
-from netsetter import netns as netns_entry
-from netsetter import syscalls
-from netsetter.errors import OpError
+from nskit import netns as netns_entry
+from nskit import syscalls
+from nskit.errors import OpError
 
 from .base import Backend, Command, Link, Route
 

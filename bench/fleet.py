@@ -113,7 +113,7 @@ def fork_launcher(cache: Path, backend: str) -> Launcher:
     import runner.network  # noqa: F401
     import runner.parent  # noqa: F401
     import netsetter.engine  # noqa: F401
-    import netsetter.teardown  # noqa: F401
+    import netsetter.host.teardown  # noqa: F401
     from backends import backend_class
 
     backend_class(backend)  # imports backends.netlink (pyroute2) or backends.iproute (sh)

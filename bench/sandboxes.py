@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from netsetter import syscalls
+from nskit import syscalls
 from netsetter.sandbox import Container, Sandbox
 
 THREAD_NETNS = "/proc/thread-self/ns/net"

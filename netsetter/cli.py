@@ -1,7 +1,7 @@
 """The `netsetter` command: parse, make one call into the core, render.
 
 ``netsetter PID`` is short for ``netsetter up PID``. Domain errors become one
-line on stderr and an exit status (see :class:`netsetter.errors.ExitStatus`);
+line on stderr and an exit status (see :class:`nskit.errors.ExitStatus`);
 a traceback only with ``--debug``. Heavy modules (sh, pyroute2, rich) are
 imported inside the commands that use them, so ``--help`` stays fast.
 """
@@ -17,8 +17,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from nskit.errors import ExitStatus, NsError, Terminated
+
 from .config import DEFAULTS
-from .errors import ExitStatus, NetsetterError, Terminated
 
 HELP = """Give the network namespace of a running process a network, as netsetter.sh does.
 
@@ -128,7 +129,7 @@ def _down(target: str, bridge: bool, values: dict[str, Optional[str]], backend: 
     from backends import open_backend
 
     from .config import NetConfig
-    from .teardown import down
+    from .host.teardown import down
 
     config = NetConfig.build(**values)
     with open_backend(backend) as chosen:
@@ -150,7 +151,7 @@ def ls_cmd(as_json: AsJson = False, debug: Debug = False) -> None:
 
 
 def _ls(as_json: bool) -> int:
-    from .topology import render, topology
+    from .host.topology import render, topology
 
     view = topology()
     if as_json:
@@ -184,7 +185,7 @@ def _guard(debug: bool, action: Any) -> int:
     """Run one command body; a domain error becomes one line and its exit status."""
     try:
         return int(action())
-    except NetsetterError as exc:
+    except NsError as exc:
         if debug:
             raise
         print(f"netsetter: error: {exc}", file=sys.stderr)
@@ -207,7 +208,7 @@ def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[st
     from .compare import compare
     from .compare import report
     from .config import NetConfig
-    from .errors import UsageError
+    from nskit.errors import UsageError
     from .target import check_privileges
 
     config = NetConfig.build(**values)
@@ -240,7 +241,7 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
 
     from .config import NetConfig
     from .engine import plan, setup
-    from .nat import PortMap
+    from .host.nat import PortMap
     from .report import PlainReporter, RichReporter
 
     result = None
@@ -259,7 +260,7 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
         signal.signal(signal.SIGTERM, _interrupt)  # roll back, then exit 143
         with open_backend(name) as chosen:
             result = setup(pid, config, chosen, reporter=reporter, masquerade=masquerade, publish=ports)
-    except NetsetterError as exc:
+    except NsError as exc:
         if debug:
             raise
         result = getattr(exc, "result", None)
@@ -268,7 +269,7 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
                 # Refused before any step: show the plan that did not run.
                 try:
                     _, result = plan(None, NetConfig.build(**values), backend or "")
-                except NetsetterError:
+                except NsError:
                     result = None
             data = result.as_dict() if result else {"outcome": "failed", "steps": []}
             data.update(outcome="failed", error=str(exc))

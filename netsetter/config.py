@@ -8,21 +8,17 @@ anything on the host is touched.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv4Address, IPv4Interface
 
-from .errors import UsageError
+from nskit.errors import UsageError
+from nskit.names import check_ifname, check_mac
 
-# Values that may be "auto": chosen at run time, under the host's lock (see allocate.py).
+# Values that may be "auto": chosen at run time, under the host's lock (see host/allocate.py).
 AUTO = "auto"
 AUTO_KEYS = ("veth_host", "veth_container", "container_addr")
 # The script's container address is the 101st of its subnet: auto addresses start there.
 SCRIPT_HOST_OFFSET = 101
-
-# The kernel's IFNAMSIZ is 16 bytes including the terminating NUL.
-IFNAMSIZ = 16
-_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 DEFAULTS = {
     "bridge": "brg-demo",
@@ -128,39 +124,6 @@ def auto_start(bridge_addr: IPv4Interface) -> IPv4Address:
         return candidate
     first = network.network_address + 1
     return first if first != bridge_addr.ip else first + 1
-
-
-def check_ifname(what: str, name: object) -> str:
-    """A link name the kernel accepts (dev_valid_name in net/core/dev.c)."""
-    name = str(name)
-    if not name:
-        raise UsageError(what, name, "is empty")
-    size = len(name.encode())
-    if size >= IFNAMSIZ:
-        raise UsageError(what, name, f"is {size} bytes long; the kernel allows at most {IFNAMSIZ - 1}")
-    if name in (".", ".."):
-        raise UsageError(what, name, "is not allowed as a link name")
-    for char, label in (("/", "a '/'"), (":", "a ':'")):
-        if char in name:
-            raise UsageError(what, name, f"contains {label}, which link names cannot have")
-    if any(c.isspace() for c in name):
-        raise UsageError(what, name, "contains white space, which link names cannot have")
-    if not name.isprintable():
-        raise UsageError(what, name, "contains a control character")
-    return name
-
-
-def check_mac(what: str, mac: object) -> str:
-    text = str(mac).strip().lower()
-    if not _MAC.match(text):
-        raise UsageError(what, mac, "is not a MAC address of the form 12:34:56:a1:b2:c3")
-    first = int(text[:2], 16)
-    if first & 1:
-        raise UsageError(what, mac, "is a multicast address; a link needs a unicast MAC "
-                                    "(the lowest bit of the first byte must be 0)")
-    if text == "00:00:00:00:00:00":
-        raise UsageError(what, mac, "is the all-zero address")
-    return text
 
 
 def _ip_family_check(what: str, value: str) -> None:

@@ -20,19 +20,21 @@ import socket
 import time
 from typing import TYPE_CHECKING, Protocol, Sequence
 
-from . import allocate, records
+from nskit.errors import NsError, OpError, Terminated
+
 from .config import AUTO, NetConfig
-from .errors import NetsetterError, OpError, PreflightError, StepFailed, Terminated
-from .lock import host_lock
+from .errors import PreflightError, StepFailed
+from .host import allocate, records
+from .host.lock import host_lock
+from .host.state_dir import host_netns_inode
 from .result import Result, StepResult
-from .state_dir import host_netns_inode
 from .steps import Context, Skip, Step, steps_for
 from .target import Target, check_privileges, resolve_target
 
 if TYPE_CHECKING:
     from backends.base import Backend
 
-    from .nat import PortMap
+    from .host.nat import PortMap
 
 
 class Reporter(Protocol):
@@ -63,7 +65,7 @@ def setup(pid: object, config: NetConfig, backend: "Backend", *, reporter: Repor
     """Give the netns of ``pid`` the network ``config`` describes, as netsetter.sh does;
     with ``masquerade`` and ``publish``, NAT beyond the bridge too.
 
-    Returns the :class:`Result`; raises :class:`NetsetterError` (a
+    Returns the :class:`Result`; raises :class:`~nskit.errors.NsError` (a
     :class:`StepFailed` carrying ``.result`` once any step has run).
     """
     check_privileges()
@@ -131,22 +133,21 @@ def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target,
             if record.status == "ok":
                 ctx.made.add(step.name)
                 done.append((step, record))
-    except (NetsetterError, OSError, KeyboardInterrupt, Terminated) as exc:
+    except (NsError, OSError, KeyboardInterrupt, Terminated) as exc:
         record.status = "failed"
         record.detail = str(exc) or type(exc).__name__
         notify(record)
         undo_errors = rollback(done, backend, ctx, notify)
         result.outcome, result.ms = "failed", _ms(started)
-        if not isinstance(exc, (NetsetterError, OSError)):
+        if not isinstance(exc, (NsError, OSError)):
             result.error = f"interrupted at step {step.name!r}; the steps before it were undone"
             notify.finish(result)
             raise
         cause: Exception = exc
         if not target.alive():
             cause = OpError(type(exc).__name__, str(target.pid), f"{exc} (pid {target.pid} exited during the run)")
-        failure = StepFailed(step.name, cause, undo_errors)
+        failure = StepFailed(step.name, cause, undo_errors, result)
         result.error = str(failure)
-        failure.result = result  # type: ignore[attr-defined]
         notify.finish(result)
         raise failure from exc
     result.outcome, result.ms = "ok", _ms(started)
@@ -174,7 +175,7 @@ def rollback(done: list[tuple[Step, StepResult]], backend: "Backend", ctx: Conte
             continue
         try:
             record.undo = str(step.undo(backend, ctx))
-        except (NetsetterError, OSError) as exc:
+        except (NsError, OSError) as exc:
             record.undo = f"failed: {exc}"
             errors.append(f"{step.name}: {exc}")
         notify(record)

@@ -14,7 +14,8 @@ import subprocess
 import uuid
 from dataclasses import dataclass, field
 
-from . import snapshot, state_dir
+from . import snapshot
+from .host import state_dir
 from .errors import NetsetterError
 
 

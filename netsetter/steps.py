@@ -12,13 +12,14 @@ import errno
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+from nskit.errors import OpError
+
 from .config import NetConfig
-from .errors import OpError
 
 if TYPE_CHECKING:
     from backends.base import Backend, Link
 
-    from .nat import PortMap
+    from .host.nat import PortMap
 
 
 class Skip(str):
@@ -248,14 +249,14 @@ def container_route(b: "Backend", ctx: Context) -> str:
 # --- beyond the script: the world past the bridge (only when asked) ------------------
 
 def nat_masquerade(b: "Backend", ctx: Context) -> str:
-    from . import nat
+    from .host import nat
 
     c = ctx.config
     return "; ".join(nat.masquerade(c.bridge, c.bridge_addr.network, ctx.owner)) or "already in place"
 
 
 def nat_publish(b: "Backend", ctx: Context) -> str:
-    from . import nat
+    from .host import nat
 
     done = []
     for port in ctx.publish:
@@ -264,7 +265,7 @@ def nat_publish(b: "Backend", ctx: Context) -> str:
 
 
 def nat_release(b: "Backend", ctx: Context) -> str:
-    from . import nat
+    from .host import nat
 
     return "; ".join(nat.release(ctx.owner)) or "nothing to release"
 

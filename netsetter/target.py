@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .errors import PreflightError, UsageError
+from nskit.errors import UsageError
+from nskit.netns import is_own_netns, pid_netns
+
+from .errors import PreflightError
 
 CAP_NET_ADMIN = 12
 CAP_SYS_ADMIN = 21  # setns() into the container's netns, as `ip netns exec` does
@@ -20,7 +23,7 @@ class Target:
 
     @property
     def netns_path(self) -> str:
-        return f"/proc/{self.pid}/ns/net"
+        return pid_netns(self.pid)
 
     def alive(self) -> bool:
         """Is the pid still this process (and not gone, or reused by another)?"""
@@ -43,18 +46,17 @@ def parse_pid(value: object) -> int:
 def resolve_target(value: object) -> Target:
     """The pid as a :class:`Target`, or an error that says why it cannot be one."""
     pid = parse_pid(value)
-    path = f"/proc/{pid}/ns/net"
+    path = pid_netns(pid)
     try:
         theirs = os.stat(path)
     except FileNotFoundError:
         raise PreflightError(f"no process with pid {pid}: {path} does not exist") from None
     except PermissionError:
         raise PreflightError(f"cannot read {path}: permission denied (run as root)") from None
-    ours = os.stat("/proc/self/ns/net")
-    if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+    if is_own_netns(theirs):
         who = "is netsetter itself" if pid == os.getpid() else "shares netsetter's network namespace"
         raise PreflightError(
-            f"pid {pid} {who} (net:[{ours.st_ino}]): configuring it would put a default route "
+            f"pid {pid} {who} (net:[{theirs.st_ino}]): configuring it would put a default route "
             f"on this host; give the pid of a process in its own network namespace "
             f"(for example one started with `unshare --net`)")
     return Target(pid=pid, netns_inode=theirs.st_ino)

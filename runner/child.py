@@ -18,7 +18,7 @@ import os
 import signal
 from typing import TYPE_CHECKING, NoReturn
 
-from netsetter import syscalls
+from nskit import syscalls
 
 from . import init, signals
 from .channel import Channel, Message

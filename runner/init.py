@@ -25,7 +25,7 @@ import os
 import signal
 from typing import TYPE_CHECKING, NoReturn
 
-from netsetter import syscalls
+from nskit import syscalls
 
 from . import loopback, mounts, signals
 from .channel import Channel, Message

@@ -63,7 +63,7 @@ def set_up(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace") -> Networ
 def in_process(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace") -> Network:
     from backends import open_backend
     from netsetter.engine import setup
-    from netsetter.errors import NetsetterError
+    from nskit.errors import NsError
     from netsetter.report import PlainReporter
 
     stack = ExitStack()
@@ -72,7 +72,7 @@ def in_process(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace") -> Ne
         chosen = stack.enter_context(open_backend(spec.backend))
         watch = Watch(deadline, PlainReporter(sys.stderr) if trace.enabled else None)
         result = setup(pid, config, chosen, reporter=watch, masquerade=spec.masquerade, publish=spec.publish)
-    except (NetsetterError, OSError) as exc:
+    except (NsError, OSError) as exc:
         stack.close()
         if deadline.expired():  # netsetter has rolled back what it did
             raise NotReady("the network", deadline.seconds) from None
@@ -82,11 +82,11 @@ def in_process(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace") -> Ne
         raise
 
     def undo() -> None:
-        from netsetter.teardown import down
+        from netsetter.host.teardown import down
 
         try:
             down(str(pid), config, chosen)  # what netsetter recorded for this container, and nothing else
-        except (NetsetterError, OSError) as exc:
+        except (NsError, OSError) as exc:
             raise Failed("tear down the network of container", pid, exc) from None
         finally:
             stack.close()

@@ -16,7 +16,7 @@ from .errors import UsageError
 
 if TYPE_CHECKING:
     from netsetter.config import NetConfig
-    from netsetter.nat import PortMap
+    from netsetter.host.nat import PortMap
 
 DEFAULT_COMMAND = ("/bin/sh",)
 DEFAULT_HOSTNAME = "ns-proc"
@@ -35,7 +35,7 @@ class Spec:
     backend: str | None
     timeout: float
     verbose: bool = False
-    masquerade: bool = False  # NAT beyond the bridge (see netsetter.nat)
+    masquerade: bool = False  # NAT beyond the bridge (see netsetter.host.nat)
     publish: tuple["PortMap", ...] = ()  # host ports forwarded to the container
     started: float = field(default_factory=time.monotonic)
 
@@ -53,14 +53,14 @@ def build(*, command: list[str] | None, env: list[str], hostname: str, rootfs: s
     if net:
         from backends import resolve
         from netsetter.config import NetConfig
-        from netsetter.errors import UsageError as NetUsageError
+        from nskit.errors import UsageError as NetUsageError
 
         from netsetter.config import AUTO, AUTO_KEYS
 
         # Unlike netsetter, runner chooses names and address itself unless told: many
         # containers can then share the bridge, and a lone one gets the script's values.
         values = {k: (AUTO if k in AUTO_KEYS and v is None else v) for k, v in net_values.items()}
-        from netsetter.nat import PortMap
+        from netsetter.host.nat import PortMap
 
         try:
             config = NetConfig.build(**values)

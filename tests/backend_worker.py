@@ -39,7 +39,7 @@ def main(name: str, outside: int) -> int:
         print("backend_worker: refusing to run in the test's own network namespace", file=sys.stderr)
         return 2
     from backends import open_backend
-    from netsetter.errors import OpError
+    from nskit.errors import OpError
 
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the answers

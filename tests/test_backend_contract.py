@@ -25,7 +25,7 @@ import pytest
 
 from backends import NAMES
 from backends.base import Link, Route
-from netsetter.errors import OpError
+from nskit.errors import OpError
 from netsetter.sandbox import Container
 
 from .backend_worker import read_frame, write_frame

@@ -39,7 +39,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from netsetter import state_dir
+from netsetter.host import state_dir
 
 from .sandbox import ROOT, Sandbox
 
@@ -131,7 +131,7 @@ runroot = "{top}/run"
             real.symlink_to(installed)
         else:
             real.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
-                            "from netsetter.cni.main import main\nsys.exit(main())\n")
+                            "from netsetter_cni.main import main\nsys.exit(main())\n")
             real.chmod(0o755)
         self.log = self.top / "plugin.log"
         target.write_text(f"""#!/bin/sh

@@ -22,11 +22,11 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from backends import NAMES
-from netsetter import state_dir
+from netsetter.host import state_dir
 
 from .sandbox import ROOT, Sandbox
 
-PLUGIN = [sys.executable, "-m", "netsetter.cni.main"]
+PLUGIN = [sys.executable, "-m", "netsetter_cni.main"]
 BACKENDS = list(NAMES)
 BRIDGE = "cnitest0"
 SUBNET = "10.123.0"
@@ -159,12 +159,12 @@ def test_version_needs_nothing_but_the_command(sandbox: Callable[[], Sandbox]) -
                                        "supportedVersions": ["0.3.0", "0.3.1", "0.4.0", "1.0.0"]}
 
 
-HEAVY = ("pyroute2", "sh", "typer", "rich", "asyncio", "backends", "netsetter.cni.commands")
+HEAVY = ("pyroute2", "sh", "typer", "rich", "asyncio", "backends", "netsetter_cni.commands")
 
 
 def imported_modules(env: dict[str, str]) -> set[str]:
     proc = subprocess.run([sys.executable, "-X", "importtime", "-c",
-                           "import sys; from netsetter.cni.main import main; sys.exit(main())"],
+                           "import sys; from netsetter_cni.main import main; sys.exit(main())"],
                           env={**os.environ, "PYTHONPATH": str(ROOT), **env}, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
     return {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
@@ -172,13 +172,13 @@ def imported_modules(env: dict[str, str]) -> set[str]:
 
 def test_version_imports_nothing_heavy() -> None:
     names = imported_modules({"CNI_COMMAND": "VERSION"})
-    assert "netsetter.cni.main" in names
+    assert "netsetter_cni.main" in names
     assert not {n for n in names if n.split(".")[0] in HEAVY or n in HEAVY}
 
 
 def test_argument_parsing_imports_nothing_heavy() -> None:
     names = imported_modules({"CNI_COMMAND": "ADD", "CNI_NETNS": "/run/netns/x", "CNI_IFNAME": "eth0"})
-    assert "netsetter.cni.args" in names
+    assert "netsetter_cni.args" in names
     assert not {n for n in names if n.split(".")[0] in HEAVY or n in HEAVY}
 
 

@@ -8,7 +8,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
 
-from netsetter.cni import args, config, errors, result, version
+from netsetter_cni import args, config, errors, result, version
 
 
 def env(**values: str | None) -> dict[str, str]:

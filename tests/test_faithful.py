@@ -116,7 +116,7 @@ def test_rtnl_backend_runs_no_process_and_imports_no_netlink_library(sandbox, tm
         "default via 10.10.10.100 dev veth_conta" in c.snapshot().routes
     # the library path, in a process of its own: neither sh nor pyroute2 is loaded
     other = box.container()
-    code = ("import sys; from backends import open_backend; from netsetter import NetConfig, setup\n"
+    code = ("import sys; from backends import open_backend; from netsetter.config import NetConfig; from netsetter.engine import setup\n"
             f"with open_backend('rtnl') as b: setup({other.pid}, NetConfig.build(veth_host='veth_h2', "
             "veth_container='veth_c2', container_addr='10.10.10.102/24'), b)\n"
             "print(' '.join(sorted({m.split('.')[0] for m in sys.modules} & {'sh', 'pyroute2', 'asyncio'})))")

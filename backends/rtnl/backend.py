@@ -15,8 +15,8 @@ import os
 import socket
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-from netsetter import netns as netns_entry
-from netsetter.errors import OpError
+from nskit import netns as netns_entry
+from nskit.errors import OpError
 
 from ..base import Backend, Command, Link, Route
 from . import wire as w

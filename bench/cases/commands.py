@@ -62,7 +62,7 @@ def warm_imports() -> None:
     import backends.iproute  # noqa: F401
     import backends.netlink  # noqa: F401
     import netsetter.engine  # noqa: F401
-    import netsetter.teardown  # noqa: F401
+    import netsetter.host.teardown  # noqa: F401
     import pyroute2  # noqa: F401
     import sh  # noqa: F401
 

@@ -32,7 +32,7 @@ BACKENDS = ("netlink", "ip")
 def run(ctx: Context) -> list[Row]:
     from backends import open_backend
     from netsetter.engine import setup
-    from netsetter.teardown import down
+    from netsetter.host.teardown import down
 
     warm_imports()
     rows: list[Row] = []

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nskit.errors import UsageError
+
 from ..config import NetConfig
-from ..errors import UsageError
 from ..sandbox import Sandbox
 from .align import Row, align, judge
 from .portrun import PortTrace, trace_port

@@ -14,9 +14,10 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .. import syscalls
+from nskit import syscalls
+from nskit.errors import NsError
+
 from ..config import NetConfig
-from ..errors import NetsetterError
 from ..result import Result, StepResult
 from ..sandbox import Container, Sandbox
 from ..snapshot import State, state_of
@@ -66,7 +67,7 @@ def _child(box: Sandbox, pid: int, backend: str, config: NetConfig, out: int, ac
         syscalls.setns(fd, syscalls.CLONE_NEWNET, box.path)
         with open_backend(backend) as chosen:
             setup(pid, config, chosen, reporter=reporter)
-    except NetsetterError as exc:
+    except NsError as exc:
         reporter._send({"event": "error", "error": str(exc)})
     except BaseException:  # report anything, and never return into the parent's code
         reporter._send({"event": "error", "error": traceback.format_exc()})

@@ -10,7 +10,7 @@
                            and the peer of the container's end (each one's IFLA_LINK is the other's index)
       -> check_addresses   each address of the container's interface is on it, and leased to the attachment
       -> check_routes      each route is in the container's main table, via its next hop
-      -> check_masquerade  ipMasq: netsetter.nat holds a masquerade of the subnet for the attachment
+      -> check_masquerade  ipMasq: netsetter.host.nat holds a masquerade of the subnet for the attachment
 
 Any difference is code 102 with ``failed to check <what> "<object>": <cause>``.
 Nothing is changed and the host lock is not taken: CHECK only reads.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..ipam import Pool
+from netsetter.host.ipam import Pool
 from . import netns, version
 from .args import Invocation
 from .config import NetConf
@@ -144,9 +144,9 @@ def check_routes(backend: "Backend", conf: NetConf, prev: Result, ifname: str, n
 def check_masquerade(conf: NetConf, inv: Invocation) -> None:
     if not conf.ip_masq or conf.ipam is None:
         return
-    from .. import nat
+    from netsetter.host import nat
 
     subnet = str(conf.ipam.subnet)
     if not any(data["owner"] == inv.owner and m["subnet"] == subnet and m["bridge"] == conf.bridge
                for data in nat.summary() for m in data["masquerade"]):
-        raise _failed("masquerade", subnet, f"netsetter.nat holds none for {inv.owner}")
+        raise _failed("masquerade", subnet, f"netsetter.host.nat holds none for {inv.owner}")

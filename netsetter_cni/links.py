@@ -6,7 +6,7 @@ import errno
 import os
 from typing import TYPE_CHECKING
 
-from ..errors import OpError
+from nskit.errors import OpError
 
 if TYPE_CHECKING:
     from backends.base import Backend

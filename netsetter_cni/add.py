@@ -31,10 +31,10 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
 from backends.base import Link
+from nskit.errors import OpError
 
-from ..errors import OpError
-from ..ipam import Pool
-from ..lock import host_lock
+from netsetter.host.ipam import Pool
+from netsetter.host.lock import host_lock
 from . import netns
 from .args import Invocation
 from .config import NetConf, RouteConf, wanted_address
@@ -189,7 +189,7 @@ def configure_container(backend: "Backend", conf: NetConf, ifname: str, ns: str,
 
 
 def masquerade(conf: NetConf, inv: Invocation, undo: Rollback) -> None:
-    """ipMasq: the subnet's traffic leaves the host with the host's address (iptables, netsetter.nat)."""
+    """ipMasq: the subnet's traffic leaves the host with the host's address (iptables, netsetter.host.nat)."""
     if not conf.ip_masq or conf.ipam is None:
         return
     nat = nat_module()
@@ -198,9 +198,9 @@ def masquerade(conf: NetConf, inv: Invocation, undo: Rollback) -> None:
 
 
 def nat_module():  # type: ignore[no-untyped-def]
-    """netsetter.nat, imported when ipMasq asks for it (it runs iptables)."""
+    """netsetter.host.nat, imported when ipMasq asks for it (it runs iptables)."""
     try:
-        from .. import nat
+        from netsetter.host import nat
     except ImportError as exc:
         raise CniError(UNSUPPORTED_FIELD, "unsupported field ipMasq=true",
                        f"this installation cannot masquerade: {exc}") from None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import nat, records, snapshot
+from .. import snapshot
+from . import nat, records
 from .ipam import bridge_leases, pid_owner
 
 

@@ -6,7 +6,7 @@
              (the host end goes with it: deleting one end of a veth pair deletes both)
          the host end, found by its derived name, if it outlived the netns
          the lease of the attachment (cni:<CNI_CONTAINERID>:<CNI_IFNAME>)
-         ipMasq: the attachment's NAT rules (netsetter.nat drops the shared ones with the last owner)
+         ipMasq: the attachment's NAT rules (netsetter.host.nat drops the shared ones with the last owner)
 
 The spec asks DEL to succeed when the netns is gone, when CNI_NETNS is empty
 (containerd after the task exited), when the link is gone, and when it is
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..ipam import Pool
-from ..lock import host_lock
+from netsetter.host.ipam import Pool
+from netsetter.host.lock import host_lock
 from . import netns
 from .args import Invocation
 from .config import NetConf
@@ -48,7 +48,7 @@ def delete(inv: Invocation, conf: NetConf, backend: "Backend") -> list[str]:
             done += [f"released {address}" for address in pool.release(inv.owner)]
         if conf.ip_masq:
             try:
-                from .. import nat
+                from netsetter.host import nat
             except ImportError:  # then ADD refused ipMasq: there are no rules to drop
                 return done
             done += nat.release(inv.owner)

@@ -2,7 +2,7 @@
 
     CNI_COMMAND=VERSION               -> print the supported versions; read nothing, import nothing
     CNI_COMMAND=ADD|DEL|CHECK         -> read CNI_* and the configuration on stdin,
-                                         run the command (netsetter.cni.commands),
+                                         run the command (netsetter_cni.commands),
                                          print ADD's result on stdout, exit 0
     any failure                       -> print the spec's error JSON on stdout, exit 1
 

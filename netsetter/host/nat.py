@@ -16,7 +16,7 @@ What each container asked for is kept in a file of its owner under
 reconciles our chains with what all owners want (rules shared by owners
 stay while one of them needs them). When the last owner goes, the chains and
 jumps go, and forwarding is set back off if we were the ones who turned it on.
-Callers hold the host's lock (:mod:`netsetter.lock`).
+Callers hold the host's lock (:mod:`netsetter.host.lock`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Iterable
 
+from nskit.errors import OpError, UsageError
+
 from . import state_dir
-from .errors import OpError, UsageError
 
 FORWARD_SYSCTL = "/proc/sys/net/ipv4/ip_forward"
 CHAINS = {("filter", "NSPROC-FORWARD"): "FORWARD", ("nat", "NSPROC-POSTROUTING"): "POSTROUTING",

@@ -36,7 +36,7 @@ INTERNAL = 199  # a bug: the traceback is on stderr
 
 class CniError(Exception):
     """A failed command, as the spec's error result. Raised by the domain code,
-    printed by :mod:`netsetter.cni.main`."""
+    printed by :mod:`netsetter_cni.main`."""
 
     def __init__(self, code: int, msg: str, details: str = "") -> None:
         self.code, self.msg, self.details = code, msg, details
@@ -58,15 +58,16 @@ class CniError(Exception):
 def as_cni_error(exc: Exception) -> CniError:
     """Any error of a command as the spec's error: netsetter's own by their kind,
     anything else as a bug (199)."""
-    from ..errors import BackendUnavailable, NetsetterError, OpError, UsageError
-
     if isinstance(exc, CniError):
         return exc
+    from backends import BackendUnavailable
+    from nskit.errors import NsError, UsageError
+
     if isinstance(exc, BackendUnavailable):
         return CniError(BACKEND_UNAVAILABLE, str(exc))
     if isinstance(exc, UsageError):
         return CniError(INVALID_CONFIG, str(exc))
-    if isinstance(exc, (OpError, NetsetterError)):
+    if isinstance(exc, NsError):
         return CniError(OPERATION_FAILED, str(exc))
     if isinstance(exc, OSError):
         return CniError(IO_FAILURE, f'failed to access "{exc.filename}": {exc.strerror}'

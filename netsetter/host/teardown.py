@@ -19,14 +19,15 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import netns as netns_entry
+from nskit import netns as netns_entry
+from nskit.errors import OpError
+
+from ..config import NetConfig
+from ..target import check_privileges, parse_pid
 from . import nat, records
 from .allocate import pool_of
 from .ipam import pid_owner
-from .config import NetConfig
-from .errors import OpError
 from .lock import host_lock
-from .target import check_privileges, parse_pid
 
 if TYPE_CHECKING:
     from backends.base import Backend

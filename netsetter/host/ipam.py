@@ -11,7 +11,7 @@ The first free address from the start of the range is taken, so a lone
 container gets the script's 10.10.10.101. A lease whose process is gone is
 free again: it is reclaimed on the way. Owners that are not processes (a CNI
 container id) hold their leases until they release them. Callers hold the
-host's lock (:mod:`netsetter.lock`) around allocate-and-use.
+host's lock (:mod:`netsetter.host.lock`) around allocate-and-use.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Iterator
 
+from nskit.errors import OpError
+
 from . import state_dir
-from .errors import OpError
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ the container's own, derived from its pid (veth_h<pid>/veth_c<pid>: at most 13
 bytes, as pids have at most 7 digits). Both ends are named on the host, where
 the pair is made, so both must be free there.
 
-Address: every run leases its container address (see :mod:`netsetter.ipam`),
+Address: every run leases its container address (see :mod:`netsetter.host.ipam`),
 chosen or given, so that no two containers on a bridge ever share one.
 """
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 from ipaddress import IPv4Interface
 from typing import TYPE_CHECKING
 
-from .config import NetConfig, auto_start
+from ..config import NetConfig, auto_start
+from ..target import Target
 from .ipam import Pool, pid_owner
-from .target import Target
 
 if TYPE_CHECKING:
     from backends.base import Backend

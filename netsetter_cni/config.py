@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address, ip_network
 from typing import Any, NoReturn
 
-from ..config import check_ifname
-from ..errors import UsageError
+from nskit.errors import UsageError
+from nskit.names import check_ifname
+
 from . import version
 from .errors import INVALID_CONFIG, INVALID_ENVIRONMENT, UNSUPPORTED_FIELD, CniError
 

@@ -17,16 +17,14 @@ address and default route on the host, and DEL would delete a host link.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from contextlib import contextmanager
 from typing import Iterator
 
-from ..netns import NETNS_RUN_DIR, entry_path
-from .errors import INVALID_ENVIRONMENT, IO_FAILURE, UNKNOWN_CONTAINER, CniError
+from nskit.netns import NETNS_RUN_DIR, entry_path, is_own_netns, ns_type, same_netns
+from nskit.syscalls import CLONE_NEWNET
 
-NS_GET_NSTYPE = 0xB703  # ioctl on a namespace file: its CLONE_NEW* type (Linux 4.11, linux/nsfs.h)
-CLONE_NEWNET = 0x40000000
+from .errors import INVALID_ENVIRONMENT, IO_FAILURE, UNKNOWN_CONTAINER, CniError
 
 
 def state(path: str) -> str:
@@ -39,15 +37,12 @@ def state(path: str) -> str:
     except OSError as exc:
         raise CniError(IO_FAILURE, f'failed to open netns "{path}": {exc.strerror}') from None
     try:
-        try:
-            kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
-        except OSError:  # ENOTTY: a plain file, not a namespace
+        kind = ns_type(fd)
+        if kind is None:
             return "missing"
         if kind != CLONE_NEWNET:
             raise CniError(INVALID_ENVIRONMENT, f"invalid CNI_NETNS {path!r}: a namespace, but not a network one")
-        here = os.stat("/proc/thread-self/ns/net")
-        there = os.fstat(fd)
-        if (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
+        if is_own_netns(os.fstat(fd)):
             raise CniError(INVALID_ENVIRONMENT, f"invalid CNI_NETNS {path!r}: it is the plugin's own network "
                            "namespace, the host's; a container needs a netns of its own")
         return "netns"
@@ -66,7 +61,7 @@ def require(path: str) -> None:
 def named(path: str, alias: str) -> Iterator[str]:
     """The name of ``path`` under /var/run/netns while the block runs (see the module's docstring)."""
     name = os.path.basename(path)
-    if os.path.dirname(path) in (NETNS_RUN_DIR, "/run/netns") and _same(path, entry_path(name)):
+    if os.path.dirname(path) in (NETNS_RUN_DIR, "/run/netns") and same_netns(path, entry_path(name)):
         yield name
         return
     link = entry_path(alias)
@@ -85,9 +80,3 @@ def named(path: str, alias: str) -> Iterator[str]:
         except FileNotFoundError:
             pass
 
-
-def _same(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False

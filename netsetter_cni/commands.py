@@ -1,6 +1,6 @@
 """ADD, DEL and CHECK: parse the configuration, open a backend, run the command.
 
-Imported by :mod:`netsetter.cni.main` only once VERSION is ruled out: this is
+Imported by :mod:`netsetter_cni.main` only once VERSION is ruled out: this is
 where the heavy imports start (the backend: ``sh`` or ``pyroute2``).
 
 The backend is ``$NETSETTER_BACKEND`` (``ip`` or ``netlink``), by default
@@ -18,7 +18,6 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendUnavailable
 from . import config
 from .args import Invocation
 from .errors import BACKEND_UNAVAILABLE, INVALID_ENVIRONMENT, CniError
@@ -58,8 +57,8 @@ def run(inv: Invocation, raw: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _check_ifname(ifname: str) -> None:
-    from ..config import check_ifname
-    from ..errors import UsageError
+    from nskit.errors import UsageError
+    from nskit.names import check_ifname
 
     try:
         check_ifname("CNI_IFNAME", ifname)
@@ -68,7 +67,7 @@ def _check_ifname(ifname: str) -> None:
 
 
 def _open_backend() -> "Backend":
-    from backends import NAMES, open_backend
+    from backends import NAMES, BackendUnavailable, open_backend
 
     name = os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
     if name not in NAMES:

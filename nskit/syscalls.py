@@ -1,15 +1,14 @@
 """The Linux system calls Python 3.11's ``os`` module lacks, through ctypes.
 
-Each wrapper raises :class:`OSError` with the errno and the call that failed,
-for example ``[Errno 1] setns(CLONE_NEWNET) on /proc/42/ns/net: Operation
-not permitted``.
+The CLONE_* and mount flags are defined here and nowhere else. Each wrapper
+raises :class:`OSError` with the errno and the call that failed, for example
+``[Errno 1] setns(CLONE_NEWNET) on /proc/42/ns/net: Operation not permitted``.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
+from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -31,7 +30,22 @@ MNT_DETACH = 0x2
 _NAMES = {CLONE_NEWNS: "CLONE_NEWNS", CLONE_NEWUTS: "CLONE_NEWUTS", CLONE_NEWIPC: "CLONE_NEWIPC",
           CLONE_NEWUSER: "CLONE_NEWUSER", CLONE_NEWPID: "CLONE_NEWPID", CLONE_NEWNET: "CLONE_NEWNET"}
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc_handle = None
+
+
+def _libc() -> Any:
+    """libc, loaded on the first call: importing this module for its flags costs nothing.
+
+    By soname: ctypes.util.find_library() would fork ldconfig to find it. The
+    first call in a process that pivots its root comes before pivot_root(2)
+    (a mount is needed first), so libc is always loaded from the host's tree.
+    """
+    global _libc_handle
+    if _libc_handle is None:
+        import ctypes
+
+        _libc_handle = ctypes.CDLL("libc.so.6", use_errno=True)
+    return _libc_handle
 
 
 def _flag_names(flags: int) -> str:
@@ -40,27 +54,31 @@ def _flag_names(flags: int) -> str:
 
 def _check(result: int, call: str) -> None:
     if result != 0:
+        import ctypes
+
         errno = ctypes.get_errno()
         raise OSError(errno, f"{call}: {os.strerror(errno)}")
 
 
 def setns(fd: int, nstype: int, what: str = "") -> None:
     """Move the calling thread into the namespace that ``fd`` refers to."""
-    _check(_libc.setns(fd, nstype), f"setns({_flag_names(nstype)}){' on ' + what if what else ''}")
+    _check(_libc().setns(fd, nstype), f"setns({_flag_names(nstype)}){' on ' + what if what else ''}")
 
 
 def unshare(flags: int) -> None:
-    _check(_libc.unshare(flags), f"unshare({_flag_names(flags)})")
+    _check(_libc().unshare(flags), f"unshare({_flag_names(flags)})")
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+    import ctypes
+
     enc = lambda s: None if s is None else os.fsencode(s)  # noqa: E731
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+    _check(_libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
            f"mount({source!r} on {target!r}, type {fstype!r})")
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    _check(_libc.umount2(os.fsencode(target), flags), f"umount2({target!r})")
+    _check(_libc().umount2(os.fsencode(target), flags), f"umount2({target!r})")
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
@@ -68,13 +86,13 @@ def pivot_root(new_root: str, put_old: str) -> None:
     number = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine)
     if number is None:
         raise OSError(38, f"pivot_root: unknown syscall number on {os.uname().machine}")
-    _check(_libc.syscall(number, os.fsencode(new_root), os.fsencode(put_old)),
+    _check(_libc().syscall(number, os.fsencode(new_root), os.fsencode(put_old)),
            f"pivot_root({new_root!r}, {put_old!r})")
 
 
 def sethostname(name: str) -> None:
     raw = name.encode()
-    _check(_libc.sethostname(raw, len(raw)), f"sethostname({name!r})")
+    _check(_libc().sethostname(raw, len(raw)), f"sethostname({name!r})")
 
 
 PR_SET_PDEATHSIG = 1
@@ -86,5 +104,7 @@ def set_parent_death_signal(signum: int) -> None:
     prctl(PR_SET_PDEATHSIG) is cleared in the child of a fork(), so each
     process that wants it sets it for itself.
     """
-    _check(_libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signum), ctypes.c_ulong(0), ctypes.c_ulong(0),
+    import ctypes
+
+    _check(_libc().prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signum), ctypes.c_ulong(0), ctypes.c_ulong(0),
                        ctypes.c_ulong(0)), f"prctl(PR_SET_PDEATHSIG, {signum})")
