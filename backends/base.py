@@ -148,6 +148,16 @@ class Backend(ABC):
     def link_set_mtu(self, name: str, mtu: int, netns: str | None = None) -> None: ...
 
     @abstractmethod
+    def link_set_hairpin(self, name: str, on: bool) -> None:
+        """Set the hairpin flag (IFLA_BRPORT_MODE) of ``name``, a port of a bridge on the host:
+        the bridge may send a frame back out of the port it came in by. Not a port: EOPNOTSUPP
+        or EINVAL, as the kernel says."""
+
+    @abstractmethod
+    def link_set_promisc(self, name: str, on: bool, netns: str | None = None) -> None:
+        """Set IFF_PROMISC on ``name`` (`ip link set NAME promisc on`)."""
+
+    @abstractmethod
     def route_add(self, dst: IPv4Network, gateway: IPv4Address | None, dev: str,
                   netns: str | None = None) -> None:
         """Add a route to ``dst`` (``0.0.0.0/0`` is the default route) on ``dev``,

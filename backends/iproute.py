@@ -145,6 +145,14 @@ class IpBackend(Backend):
     def link_set_mtu(self, name: str, mtu: int, netns: str | None = None) -> None:
         self._run(f"set MTU {mtu} on", name, ["link", "set", name, "mtu", str(mtu)], netns)
 
+    def link_set_hairpin(self, name: str, on: bool) -> None:
+        self._run(f"set hairpin {'on' if on else 'off'} on", name,
+                  ["link", "set", "dev", name, "type", "bridge_slave", "hairpin", "on" if on else "off"])
+
+    def link_set_promisc(self, name: str, on: bool, netns: str | None = None) -> None:
+        self._run(f"set promisc {'on' if on else 'off'} on", name,
+                  ["link", "set", name, "promisc", "on" if on else "off"], netns)
+
     def route_add(self, dst: IPv4Network, gateway: IPv4Address | None, dev: str,
                   netns: str | None = None) -> None:
         via = ["via", str(gateway)] if gateway else []

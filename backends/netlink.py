@@ -22,6 +22,7 @@ from nskit.errors import OpError
 from .base import Backend, Command, Link, Route
 
 RTPROT_BOOT = 3  # what `ip route add` sets; pyroute2 would default to static
+IFF_PROMISC = 0x100
 IFF_UP = 0x1
 RT_SCOPE_LINK = 253
 
@@ -164,6 +165,15 @@ class NetlinkBackend(Backend):
 
     def link_set_netns(self, name: str, pid: int) -> None:
         self._set(f"move link into the netns of pid {pid}", name, None, f"netns pid {pid}", net_ns_pid=pid)
+
+    def link_set_hairpin(self, name: str, on: bool) -> None:
+        # IFLA_BRPORT_MODE in the port's IFLA_INFO_SLAVE_DATA, as `ip link set type bridge_slave` sends it
+        self._set(f"set hairpin {'on' if on else 'off'} on", name, None,
+                  f"bridge_slave hairpin {'on' if on else 'off'}", kind="bridge_slave", mode=int(on))
+
+    def link_set_promisc(self, name: str, on: bool, netns: str | None = None) -> None:
+        self._set(f"set promisc {'on' if on else 'off'} on", name, netns, f"promisc {'on' if on else 'off'}",
+                  flags=IFF_PROMISC if on else 0, change=IFF_PROMISC)
 
     # --- addresses and routes ----------------------------------------------
     def addr_add(self, dev: str, addr: IPv4Interface, netns: str | None = None) -> None:

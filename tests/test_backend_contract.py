@@ -206,6 +206,33 @@ def test_up_and_down(b: Remote, box: Sandbox, ct: Netns) -> None:
     assert "UP" not in kernel_links(ct=ct)["lo"]["flags"]
 
 
+def test_hairpin_on_a_bridge_port(b: Remote, box: Sandbox) -> None:
+    b.bridge_add("h16br", MAC)
+    b.veth_add("h16a", "h16b")
+    b.link_set_master("h16a", "h16br")
+    b.link_set_hairpin("h16a", True)
+    assert kernel_links(box)["h16a"]["linkinfo"]["info_slave_data"]["hairpin"] is True
+    b.link_set_hairpin("h16a", False)
+    assert kernel_links(box)["h16a"]["linkinfo"]["info_slave_data"]["hairpin"] is False
+    raises(errno.ENODEV, b.link_set_hairpin, "h16none", True)
+    with pytest.raises(OpError) as info:  # not a bridge port: the kernel refuses (EOPNOTSUPP or EINVAL)
+        b.link_set_hairpin("h16b", True)
+    assert info.value.errno in (errno.EOPNOTSUPP, errno.EINVAL) or "not" in info.value.cause, info.value
+
+
+def test_promisc(b: Remote, box: Sandbox, ct: Netns) -> None:
+    b.bridge_add("h16br", MAC)
+    b.link_set_promisc("h16br", True)
+    assert kernel_links(box)["h16br"]["promiscuity"] == 1 and "PROMISC" in kernel_links(box)["h16br"]["flags"]
+    b.link_set_promisc("h16br", True)  # a flag, not a counter: setting it twice counts once
+    assert kernel_links(box)["h16br"]["promiscuity"] == 1
+    b.link_set_promisc("h16br", False)
+    assert kernel_links(box)["h16br"]["promiscuity"] == 0
+    b.link_set_promisc("lo", True, ct.name)
+    assert "PROMISC" in kernel_links(ct=ct)["lo"]["flags"]
+    raises(errno.ENODEV, b.link_set_promisc, "h16none", True)
+
+
 def test_mtu(b: Remote, box: Sandbox, ct: Netns) -> None:
     container_end(b, ct)
     b.link_set_mtu("h16a", 1400)

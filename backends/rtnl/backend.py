@@ -235,6 +235,19 @@ class RtnlBackend(Backend):
     def link_set_mtu(self, name: str, mtu: int, netns: str | None = None) -> None:
         self._set(f"set MTU {mtu} on", name, netns, f"mtu {mtu}", w.attr_u32(w.IFLA_MTU, mtu))
 
+    def link_set_hairpin(self, name: str, on: bool) -> None:
+        # The bridge's own setlink (AF_BRIDGE): IFLA_PROTINFO must be flagged nested, else
+        # the kernel reads it as the old one-byte port state.
+        verb = f"set hairpin {'on' if on else 'off'} on"
+        index = self._index(verb, name, None)
+        mode = w.attr(w.IFLA_BRPORT_MODE, bytes([int(on)]))
+        self._send(verb, name, None, f"RTM_SETLINK AF_BRIDGE {name} protinfo mode {'hairpin' if on else 'veb'}",
+                   w.RTM_SETLINK, w.ifinfomsg(index, family=w.AF_BRIDGE) + w.attr(w.IFLA_PROTINFO | w.NLA_F_NESTED, mode))
+
+    def link_set_promisc(self, name: str, on: bool, netns: str | None = None) -> None:
+        self._set(f"set promisc {'on' if on else 'off'} on", name, netns, f"promisc {'on' if on else 'off'}",
+                  flags=w.IFF_PROMISC if on else 0, change=w.IFF_PROMISC)
+
     def veth_add_peer_in(self, name: str, peer: str, netns: str, *, master: str, mtu: int | None = None,
                          mac: str | None = None, peer_mac: str | None = None) -> None:
         # One RTM_NEWLINK: the first end with IFLA_MASTER and IFF_UP; the peer's own
@@ -304,7 +317,7 @@ class RtnlBackend(Backend):
 
 def _is_link(kind: int) -> bool:
     """Requests whose ENODEV means the link they name is missing."""
-    return kind in (w.RTM_NEWLINK, w.RTM_DELLINK, w.RTM_GETLINK)
+    return kind in (w.RTM_NEWLINK, w.RTM_DELLINK, w.RTM_GETLINK, w.RTM_SETLINK)
 
 
 def _veth_info(peer_attrs: bytes) -> bytes:

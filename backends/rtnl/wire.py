@@ -34,7 +34,7 @@ NLMSGERR_ATTR_MSG = 1
 NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
 
 # --- linux/rtnetlink.h -----------------------------------------------------------
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 
@@ -48,9 +48,13 @@ RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 
 # --- linux/if_link.h, linux/if.h, linux/veth.h -------------------------------------
 IFF_UP = 0x1
+IFF_PROMISC = 0x100
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK = 1, 3, 4, 5
 IFLA_MASTER = 10
+IFLA_PROTINFO = 12  # AF_BRIDGE: the port's IFLA_BRPORT_* (linux/if_link.h)
+IFLA_BRPORT_MODE = 4  # the hairpin flag, a u8
+NLA_F_NESTED = 0x8000
 IFLA_LINKINFO = 18
 IFLA_EXT_MASK = 29
 IFLA_NET_NS_FD = 28
@@ -61,7 +65,7 @@ RTEXT_FILTER_SKIP_STATS = 1 << 3  # replies without the counters: a quarter of t
 # --- linux/if_addr.h ---------------------------------------------------------------
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 
-AF_UNSPEC, AF_INET = 0, 2
+AF_UNSPEC, AF_INET, AF_BRIDGE = 0, 2, 7
 
 # --- the structs -----------------------------------------------------------------------
 NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
@@ -96,8 +100,8 @@ def nest(kind: int, *parts: bytes) -> bytes:
     return attr(kind, b"".join(parts))
 
 
-def ifinfomsg(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
-    return IFINFOMSG.pack(AF_UNSPEC, 0, index, flags, change)
+def ifinfomsg(index: int = 0, flags: int = 0, change: int = 0, family: int = AF_UNSPEC) -> bytes:
+    return IFINFOMSG.pack(family, 0, index, flags, change)
 
 
 def attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
