@@ -3,11 +3,15 @@
     add(invocation, conf, backend)
       -> the container's netns exists and is not the host's (else code 3 or 4)
       -> under the host lock, with the netns named under /var/run/netns:
-         ensure_bridge       create it (with a MAC of its own and the MTU), or verify it is a bridge; up
-         lease_address       the first free address of the range (or CNI_ARGS IP), owned by the attachment
-         ensure_gateway      isGateway: the gateway address on the bridge
+         ensure_bridge       create it (with a MAC of its own and the MTU), or verify it is a bridge; up;
+                             promiscMode: promiscuous
+         lease_address       own allocator: the first free address of the range (or CNI_ARGS IP), owned
+                             by the attachment; ipam.type naming a plugin: its ADD (its DEL on failure),
+                             its result merged as the reference bridge plugin merges it
+         ensure_gateway      isGateway: the gateway address on the bridge (forceAddress: replacing another)
          setup_veth          one request: the host end on the bridge and up, the container end born in
-                             the netns as CNI_IFNAME (taken already: code 104, as the spec requires)
+                             the netns as CNI_IFNAME (taken already: code 104, as the spec requires);
+                             hairpinMode: the host end's port flag
          configure_container the address, the link up, the routes (via the gateway)
          masquerade          ipMasq: NAT for the subnet's traffic leaving the host
          describe            the result: the three interfaces with their MACs, the address, the routes
@@ -27,7 +31,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import replace
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import TYPE_CHECKING
 
 from backends.base import Link
@@ -38,15 +42,30 @@ from netsetter.host.lock import host_lock
 from . import netns
 from .args import Invocation
 from .config import NetConf, RouteConf, wanted_address
+from .delegate import run_plugin
 from .errors import INTERFACE_EXISTS, NO_ADDRESS, OPERATION_FAILED, UNSUPPORTED_FIELD, CniError
 from .links import delete_if_present, random_mac
-from .result import Interface, IpConfig, Result, Route
+from .result import Interface, IpConfig, Result, Route, parse
 from .rollback import Rollback
 
 if TYPE_CHECKING:
     from backends.base import Backend
 
 CONTAINER_INDEX = 2  # the container's interface in the result: after the bridge and the host end
+DEFAULT = IPv4Network("0.0.0.0/0")
+
+
+class Addressing:
+    """What the container gets, from either allocator: its addresses (each with its gateway),
+    the routes to add (a gw of None: via the gateway), the DNS settings of the result."""
+
+    def __init__(self, ips: list[tuple[IPv4Interface, IPv4Address | None]], routes: list[RouteConf],
+                 dns: dict) -> None:  # type: ignore[type-arg]
+        self.ips, self.routes, self.dns = ips, routes, dns
+
+    @property
+    def gateway(self) -> IPv4Address | None:
+        return next((gw for _, gw in self.ips if gw is not None), None)
 
 
 def add(inv: Invocation, conf: NetConf, backend: "Backend") -> Result:
@@ -58,17 +77,17 @@ def add(inv: Invocation, conf: NetConf, backend: "Backend") -> Result:
         _test_hook("start")
         bridge = ensure_bridge(backend, conf, undo)
         _test_hook("bridge")
-        address = lease_address(conf, inv, want, undo)
+        addressing = lease_address(conf, inv, want, undo)
         _test_hook("lease")
-        ensure_gateway(backend, conf, bridge, undo)
+        ensure_gateway(backend, conf, bridge, addressing, undo)
         _test_hook("gateway")
         macs = setup_veth(backend, conf, inv, ns, undo)
         _test_hook("veth")
-        routes = configure_container(backend, conf, inv.ifname, ns, address)
+        routes = configure_container(backend, inv.ifname, ns, addressing)
         _test_hook("container")
-        masquerade(conf, inv, undo)
+        masquerade(conf, inv, addressing, undo)
         _test_hook("masquerade")
-        return describe(conf, inv, bridge, macs, address, routes)
+        return describe(conf, inv, bridge, macs, addressing, routes)
 
 
 def ensure_bridge(backend: "Backend", conf: NetConf, undo: Rollback) -> "Link":
@@ -86,6 +105,8 @@ def ensure_bridge(backend: "Backend", conf: NetConf, undo: Rollback) -> "Link":
     elif link.kind != "bridge":
         raise CniError(OPERATION_FAILED, f'failed to use bridge "{name}": a link of that name exists and is a '
                        f"{link.kind or 'plain'} device, not a bridge", "choose another \"bridge\" name")
+    if conf.promisc:  # as the bridge plugin: set, and left set (other containers may rely on it)
+        backend.link_set_promisc(name, True)
     if not link.up:
         backend.link_set_up(name)
         if not made:  # an existing bridge that was down: down again on failure
@@ -99,10 +120,13 @@ def _delete_bridge_if_unused(backend: "Backend", name: str) -> None:
         delete_if_present(backend, name)
 
 
-def lease_address(conf: NetConf, inv: Invocation, want: IPv4Address | None, undo: Rollback) -> IPv4Address | None:
-    """Lease an address of the range to the attachment: held until DEL, not tied to a pid."""
+def lease_address(conf: NetConf, inv: Invocation, want: IPv4Address | None, undo: Rollback) -> Addressing:
+    """The container's addresses and routes: from the IPAM plugin, or leased to the attachment
+    from netsetter's own range (held until DEL, not tied to a pid)."""
+    if conf.ipam_plugin:
+        return delegated_address(conf, undo)
     if conf.ipam is None:
-        return None
+        return Addressing([], [], dict(conf.dns))
     ipam = conf.ipam
     pool = Pool(conf.bridge, ipam.subnet, ipam.gateway, ipam.range_start, ipam.range_end)
     try:
@@ -115,22 +139,60 @@ def lease_address(conf: NetConf, inv: Invocation, want: IPv4Address | None, undo
         raise CniError(NO_ADDRESS, f'failed to lease an address in "{ipam.range_start}-{ipam.range_end}": '
                        "every address is leased", "DEL a container of this network, or widen the range") from exc
     undo.push(f"release {address}", lambda: pool.release(inv.owner))
-    return address
+    return Addressing([(ipam.prefixed(address), ipam.gateway)], conf.routes(), dict(conf.dns))
 
 
-def ensure_gateway(backend: "Backend", conf: NetConf, bridge: "Link", undo: Rollback) -> None:
-    """isGateway: the bridge carries the gateway address, so the containers' routes reach the host."""
-    if not conf.is_gateway or conf.ipam is None:
+def delegated_address(conf: NetConf, undo: Rollback) -> Addressing:
+    """The IPAM plugin's ADD, merged as the reference bridge plugin does: a missing gateway is
+    the subnet's first address when isGateway; isDefaultGateway adds a default route via it
+    unless the plugin gave one; the network's own dns, when set, replaces the plugin's."""
+    kind = conf.ipam_plugin
+    assert kind
+    got = run_plugin(kind, "ADD", conf.raw)
+    undo.push(f'DEL of IPAM plugin "{kind}"', lambda: run_plugin(kind, "DEL", conf.raw))
+    if not got or not got.get("ips"):
+        raise CniError(OPERATION_FAILED, f'failed to get an address from IPAM plugin "{kind}": its result has '
+                       "no ips", "check its configuration (ipam.ranges, ipam.subnet)")
+    v6 = [ip.get("address") for ip in got["ips"] if isinstance(ip, dict) and ":" in str(ip.get("address", ""))]
+    if v6:
+        raise CniError(UNSUPPORTED_FIELD, f'unsupported IPv6 address {v6[0]} from IPAM plugin "{kind}"',
+                       "netsetter-cni configures IPv4 only; give the plugin IPv4 ranges")
+    theirs = parse(got)
+    ips = []
+    for ip in theirs.ips:
+        gateway = ip.gateway
+        if gateway is None and conf.is_gateway:
+            gateway = ip.address.network.network_address + 1
+        ips.append((ip.address, gateway))
+    routes = [RouteConf(r.dst, r.gw) for r in theirs.routes]
+    gateway = next((gw for _, gw in ips if gw is not None), None)
+    if conf.is_default_gateway and gateway is not None and not any(r.dst == DEFAULT and r.gw for r in routes):
+        routes.append(RouteConf(DEFAULT, gateway))
+    return Addressing(ips, routes, dict(conf.dns) if conf.dns else theirs.dns)
+
+
+def ensure_gateway(backend: "Backend", conf: NetConf, bridge: "Link", addressing: Addressing,
+                   undo: Rollback) -> None:
+    """isGateway: the bridge carries each gateway address, so the containers' routes reach the host.
+    Another address of the same subnet there is an error, or with forceAddress replaced."""
+    if not conf.is_gateway:
         return
-    gateway = conf.ipam.prefixed(conf.ipam.gateway)
-    present = [a for a in bridge.addrs if a.ip == gateway.ip]
-    if gateway in present:
-        return
-    if present:
-        raise CniError(OPERATION_FAILED, f'failed to add gateway "{gateway}" to "{conf.bridge}": the bridge has '
-                       f"{present[0]}, the same address with another prefix length")
-    backend.addr_add(conf.bridge, gateway)
-    undo.push(f"delete {gateway} from {conf.bridge}", lambda: backend.addr_del(conf.bridge, gateway))
+    for address, gw in addressing.ips:
+        if gw is None:
+            continue
+        gateway = IPv4Interface(f"{gw}/{address.network.prefixlen}")
+        if gateway in bridge.addrs:
+            continue
+        clash = [a for a in bridge.addrs if a.ip == gateway.ip or a.network.overlaps(gateway.network)]
+        for other in clash:
+            if not conf.force_address:
+                raise CniError(OPERATION_FAILED, f'failed to add gateway "{gateway}" to "{conf.bridge}": the '
+                               f"bridge has {other}, another address of that subnet",
+                               "set forceAddress to replace it, or give the network another subnet")
+            backend.addr_del(conf.bridge, other)
+            undo.push(f"restore {other} on {conf.bridge}", lambda other=other: backend.addr_add(conf.bridge, other))
+        backend.addr_add(conf.bridge, gateway)
+        undo.push(f"delete {gateway} from {conf.bridge}", lambda gateway=gateway: backend.addr_del(conf.bridge, gateway))
 
 
 def setup_veth(backend: "Backend", conf: NetConf, inv: Invocation, ns: str, undo: Rollback) -> tuple[str, str]:
@@ -146,6 +208,8 @@ def setup_veth(backend: "Backend", conf: NetConf, inv: Invocation, ns: str, undo
             raise
         raise _which_exists(backend, inv, ns) from None
     undo.push(f"delete {host}", lambda: delete_if_present(backend, host))  # the container end goes with it
+    if conf.hairpin:
+        backend.link_set_hairpin(host, True)
     return host_mac, container_mac
 
 
@@ -163,9 +227,8 @@ def _which_exists(backend: "Backend", inv: Invocation, ns: str) -> CniError:
                     "it is left from an ADD of this container that had no DEL; run DEL for it first")
 
 
-def configure_container(backend: "Backend", conf: NetConf, ifname: str, ns: str,
-                        address: IPv4Address | None) -> list[RouteConf]:
-    """Inside the container: the address, the link up, then the routes; return the routes added.
+def configure_container(backend: "Backend", ifname: str, ns: str, addressing: Addressing) -> list[RouteConf]:
+    """Inside the container: the addresses, the link up, then the routes; return the routes added.
 
     The order matters: a gateway is reached through the subnet route the address
     brings, and that route is only usable once the link is up; on a down link the
@@ -173,13 +236,14 @@ def configure_container(backend: "Backend", conf: NetConf, ifname: str, ns: str,
     route that another network of the container set already is skipped, as the
     spec advises. Nothing to undo: it all goes with the veth pair.
     """
-    if address is not None and conf.ipam is not None:
-        backend.addr_add(ifname, conf.ipam.prefixed(address), netns=ns)
+    for address, _ in addressing.ips:
+        backend.addr_add(ifname, address, netns=ns)
     backend.link_set_up(ifname, netns=ns)
     added = []
-    for route in conf.routes():
+    gateway = addressing.gateway
+    for route in addressing.routes:
         try:
-            backend.route_add(route.dst, conf.next_hop(route), ifname, netns=ns)
+            backend.route_add(route.dst, route.gw or gateway, ifname, netns=ns)
         except OpError as exc:
             if exc.errno == errno.EEXIST and route.dst.prefixlen == 0:
                 continue
@@ -188,13 +252,14 @@ def configure_container(backend: "Backend", conf: NetConf, ifname: str, ns: str,
     return added
 
 
-def masquerade(conf: NetConf, inv: Invocation, undo: Rollback) -> None:
+def masquerade(conf: NetConf, inv: Invocation, addressing: Addressing, undo: Rollback) -> None:
     """ipMasq: the subnet's traffic leaves the host with the host's address (iptables, netsetter.host.nat)."""
-    if not conf.ip_masq or conf.ipam is None:
+    if not conf.ip_masq or not addressing.ips:
         return
     nat = nat_module()
-    nat.masquerade(conf.bridge, conf.ipam.subnet, inv.owner)
-    undo.push(f"remove masquerade for {conf.ipam.subnet}", lambda: nat.release(inv.owner))
+    undo.push("remove masquerade", lambda: nat.release(inv.owner))
+    for subnet in dict.fromkeys(address.network for address, _ in addressing.ips):
+        nat.masquerade(conf.bridge, subnet, inv.owner)
 
 
 def nat_module():  # type: ignore[no-untyped-def]
@@ -208,14 +273,12 @@ def nat_module():  # type: ignore[no-untyped-def]
 
 
 def describe(conf: NetConf, inv: Invocation, bridge: "Link", macs: tuple[str, str],
-             address: IPv4Address | None, routes: list[RouteConf]) -> Result:
+             addressing: Addressing, routes: list[RouteConf]) -> Result:
     """The result: every MAC is one this run chose or found, so nothing needs reading back."""
-    result = Result(interfaces=[Interface(conf.bridge, bridge.mac), Interface(inv.host_veth, macs[0]),
-                                Interface(inv.ifname, macs[1], inv.netns)],
-                    routes=[Route(r.dst, r.gw) for r in routes], dns=dict(conf.dns))
-    if address is not None and conf.ipam is not None:
-        result.ips.append(IpConfig(conf.ipam.prefixed(address), conf.ipam.gateway, CONTAINER_INDEX))
-    return result
+    return Result(interfaces=[Interface(conf.bridge, bridge.mac), Interface(inv.host_veth, macs[0]),
+                              Interface(inv.ifname, macs[1], inv.netns)],
+                  ips=[IpConfig(address, gw, CONTAINER_INDEX) for address, gw in addressing.ips],
+                  routes=[Route(r.dst, r.gw) for r in routes], dns=addressing.dns)
 
 
 def _test_hook(step: str) -> None:

@@ -3,12 +3,12 @@
 A runtime runs the plugin with the operation and the attachment in the
 environment (SPEC.md, "Parameters") and the network configuration on stdin:
 
-    CNI_COMMAND      ADD, DEL, CHECK or VERSION
+    CNI_COMMAND      ADD, DEL, CHECK, GC, STATUS or VERSION (GC and STATUS: CNI 1.1, CNI_PATH only)
     CNI_CONTAINERID  the container's id: an alphanumeric, then alphanumerics, '_', '.', '-'
     CNI_NETNS        the path of the container's network namespace (DEL: may be empty)
     CNI_IFNAME       the interface to make inside it, such as eth0
     CNI_ARGS         extra "K=V;K2=V2" pairs (podman sends IgnoreUnknown=1;K8S_POD_NAME=...)
-    CNI_PATH         where to find other plugins (this plugin delegates to none)
+    CNI_PATH         where to find other plugins (the IPAM plugin ipam.type names)
 
 An attachment is identified by (CNI_CONTAINERID, CNI_IFNAME): the lease
 owner, the host end's name and the alias of the netns all derive from it,
@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from .errors import INVALID_ENVIRONMENT, CniError
 
-COMMANDS = ("ADD", "DEL", "CHECK", "VERSION")
+COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
+NETWORK_WIDE = ("GC", "STATUS")  # about the network, not one attachment: no container variables
 # CNI_ARGS keys this plugin understands; any other fails unless IgnoreUnknown is true.
 KNOWN_ARGS = ("IgnoreUnknown", "IP")
 
@@ -74,7 +75,10 @@ def read_command(env: dict[str, str]) -> str:
 
 
 def parse(env: dict[str, str], command: str) -> Invocation:
-    """The parameters of ADD, DEL or CHECK; every missing or malformed one is named."""
+    """The parameters of ADD, DEL or CHECK; every missing or malformed one is named.
+    GC and STATUS concern the whole network: no container parameters are read."""
+    if command in NETWORK_WIDE:
+        return Invocation(command, "", "", "", {})
     problems = []
     container_id = env.get("CNI_CONTAINERID", "")
     if not container_id:

@@ -40,13 +40,17 @@ def check(inv: Invocation, conf: NetConf, backend: "Backend") -> None:
                        "the runtime passes the result of the ADD it checks")
     prev = parse(conf.prev_result)
     netns.require(inv.netns)
+    if conf.ipam_plugin:  # as the reference bridge plugin: the IPAM plugin checks its own part first
+        from .delegate import run_plugin
+
+        run_plugin(conf.ipam_plugin, "CHECK", conf.raw)
     with netns.named(inv.netns, inv.netns_alias) as ns:
         bridge = check_bridge(backend, conf, prev)
         index, container = check_container(backend, inv, prev, ns)
         check_host_end(backend, prev, bridge, container)
         check_addresses(conf, inv, prev, index, container)
         check_routes(backend, conf, prev, inv.ifname, ns)
-    check_masquerade(conf, inv)
+    check_masquerade(conf, inv, prev)
 
 
 def _failed(what: str, obj: str, cause: str) -> CniError:
@@ -72,10 +76,14 @@ def check_bridge(backend: "Backend", conf: NetConf, prev: Result) -> "Link":
         raise _failed("bridge", conf.bridge, f"it is a {link.kind or 'plain'} device, not a bridge")
     if not _same_mac(listed, link):
         raise _failed("bridge", conf.bridge, f"its MAC is {link.mac}, prevResult says {listed.mac}")
-    if conf.is_gateway and conf.ipam is not None:
-        gateway = conf.ipam.prefixed(conf.ipam.gateway)
-        if gateway not in link.addrs:
-            raise _failed("bridge", conf.bridge, f"the gateway address {gateway} is missing")
+    if conf.is_gateway:
+        from ipaddress import IPv4Interface
+
+        wanted = ([conf.ipam.prefixed(conf.ipam.gateway)] if conf.ipam is not None else
+                  [IPv4Interface(f"{ip.gateway}/{ip.address.network.prefixlen}") for ip in prev.ips if ip.gateway])
+        for gateway in wanted:
+            if gateway not in link.addrs:
+                raise _failed("bridge", conf.bridge, f"the gateway address {gateway} is missing")
     return link
 
 
@@ -134,19 +142,19 @@ def check_addresses(conf: NetConf, inv: Invocation, prev: Result, index: int, co
 
 def check_routes(backend: "Backend", conf: NetConf, prev: Result, ifname: str, ns: str) -> None:
     present = backend.routes(ns)
-    gateway = conf.ipam.gateway if conf.ipam else None
+    gateway = conf.ipam.gateway if conf.ipam else next((ip.gateway for ip in prev.ips if ip.gateway), None)
     for route in prev.routes:
         hop = route.gw or gateway
         if not any(r.dst == route.dst and r.gateway == hop and r.dev == ifname for r in present):
             raise _failed("route", str(route.dst), f"no route via {hop} on {ifname} in the container")
 
 
-def check_masquerade(conf: NetConf, inv: Invocation) -> None:
-    if not conf.ip_masq or conf.ipam is None:
+def check_masquerade(conf: NetConf, inv: Invocation, prev: Result) -> None:
+    if not conf.ip_masq or (conf.ipam is None and not prev.ips):
         return
     from netsetter.host import nat
 
-    subnet = str(conf.ipam.subnet)
+    subnet = str(conf.ipam.subnet if conf.ipam is not None else prev.ips[0].address.network)
     if not any(data["owner"] == inv.owner and m["subnet"] == subnet and m["bridge"] == conf.bridge
                for data in nat.summary() for m in data["masquerade"]):
         raise _failed("masquerade", subnet, f"netsetter.host.nat holds none for {inv.owner}")

@@ -1,15 +1,14 @@
-"""ADD, DEL and CHECK: parse the configuration, open a backend, run the command.
+"""ADD, DEL, CHECK, GC and STATUS: parse the configuration, open a backend, run the command.
 
-Imported by :mod:`netsetter_cni.main` only once VERSION is ruled out: this is
-where the heavy imports start (the backend: ``sh`` or ``pyroute2``).
+Imported by :mod:`netsetter_cni.main` only once VERSION is ruled out.
 
-The backend is ``$NETSETTER_BACKEND`` (``ip`` or ``netlink``), by default
-:data:`DEFAULT_BACKEND`, the faster of the two for one short-lived call:
-importing ``sh`` costs about 100 ms and each `ip` process 5-20 ms (ADD runs
-four plus one per route, DEL one or two), while importing ``pyroute2`` alone
-costs about 250 ms. Measured on Debian 12, ``ip`` takes about a fifth less
-time than ``netlink`` for both ADD and DEL. ``NETSETTER_CNI_TRACE=1`` prints
-what the backend ran to stderr, which runtimes keep in their logs.
+The backend is ``$NETSETTER_BACKEND`` (``ip``, ``netlink`` or ``rtnl``), by
+default :data:`DEFAULT_BACKEND`: rtnl, the standard library's raw netlink
+socket, costs no import beyond the standard library and no process per
+request (importing ``sh`` costs about 100 ms and each `ip` process 5-20 ms;
+importing ``pyroute2`` about 250 ms). STATUS opens no backend.
+``NETSETTER_CNI_TRACE=1`` prints what the backend ran to stderr, which
+runtimes keep in their logs.
 """
 
 from __future__ import annotations
@@ -26,14 +25,20 @@ if TYPE_CHECKING:
     from backends.base import Backend
 
 BACKEND_ENV = "NETSETTER_BACKEND"
-DEFAULT_BACKEND = "ip"
+DEFAULT_BACKEND = "rtnl"
 TRACE_ENV = "NETSETTER_CNI_TRACE"
 
 
 def run(inv: Invocation, raw: dict[str, Any]) -> dict[str, Any] | None:
-    """Run ADD, DEL or CHECK; return the result to print (ADD's), or None."""
+    """Run ADD, DEL, CHECK, GC or STATUS; return the result to print (ADD's), or None."""
     conf = config.parse(raw)
-    _check_ifname(inv.ifname)
+    if inv.command == "STATUS":
+        from .gc import status
+
+        status(conf)
+        return None
+    if inv.command != "GC":
+        _check_ifname(inv.ifname)
     backend = _open_backend()
     try:
         if inv.command == "ADD":
@@ -44,6 +49,11 @@ def run(inv: Invocation, raw: dict[str, Any]) -> dict[str, Any] | None:
             from .delete import delete
 
             delete(inv, conf, backend)
+            return None
+        if inv.command == "GC":
+            from .gc import gc
+
+            gc(conf, backend)
             return None
         from .check import check
 

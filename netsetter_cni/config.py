@@ -8,12 +8,18 @@
      "prevResult": {...}}
 
 The keys mean what they mean for the reference bridge plugin: ``isGateway``
-puts the gateway address on the bridge; ``isDefaultGateway`` (which implies
-it) adds a default route via the gateway in the container; ``ipMasq``
-masquerades the subnet's traffic leaving the host. ``ipam`` is served by
-netsetter's own allocator (leases under /run/ns-proc), not by a delegated
-IPAM plugin, so its ``type`` may be omitted or "netsetter"; without ``ipam``
-the container gets a link and no address, as with the bridge plugin.
+puts the gateway address on the bridge (``forceAddress``: replacing another
+address of the subnet there); ``isDefaultGateway`` (which implies it) adds a
+default route via the gateway in the container; ``ipMasq`` masquerades the
+subnet's traffic leaving the host; ``hairpinMode`` sets the hairpin flag of the
+host end's bridge port; ``promiscMode`` puts the bridge in promiscuous mode.
+
+``ipam`` without a ``type`` (or "netsetter") is served by netsetter's own
+allocator (leases under /run/ns-proc), from ``subnet``/``rangeStart``/
+``rangeEnd``/``gateway`` or host-local's ``ranges`` form (one IPv4 range).
+Any other ``type`` names an IPAM plugin, run from CNI_PATH (netsetter_cni.delegate)
+with this same configuration. ``runtimeConfig`` and ``capabilities`` are the
+runtime's business and the chained plugins': accepted, passed through.
 
 Every problem raises :class:`CniError`: 1 for a cniVersion we do not speak,
 2 for a field we do not support (named with its value), 7 for a value that
@@ -33,11 +39,11 @@ from . import version
 from .errors import INVALID_CONFIG, INVALID_ENVIRONMENT, UNSUPPORTED_FIELD, CniError
 
 DEFAULT_BRIDGE = "cni0"  # the bridge plugin's default
-IPAM_TYPES = ("netsetter",)  # the built-in allocator; delegating to an IPAM plugin is not supported
+OWN_IPAM = "netsetter"  # the built-in allocator; any other ipam.type is a plugin in CNI_PATH
 # Keys of the reference bridge plugin this plugin does not implement: refused when set,
-# rather than silently ignored (podman's generated conflists set hairpinMode: true).
-UNSUPPORTED_BRIDGE_KEYS = ("hairpinMode", "promiscMode", "vlan", "vlanTrunk", "macspoofchk",
-                           "enabledad", "forceAddress")
+# rather than silently ignored. The README's CNI table names them.
+UNSUPPORTED_BRIDGE_KEYS = ("vlan", "vlanTrunk", "preserveDefaultVlan", "macspoofchk", "enabledad",
+                           "disableContainerInterface", "portIsolation")
 MIN_MTU, MAX_MTU = 68, 65535  # IPv4's minimum (RFC 791); a veth's maximum (ETH_MAX_MTU)
 
 
@@ -71,6 +77,11 @@ class NetConf:
     ipam: Ipam | None = None
     dns: dict[str, Any] = field(default_factory=dict)
     prev_result: dict[str, Any] | None = None
+    hairpin: bool = False
+    promisc: bool = False
+    force_address: bool = False
+    ipam_plugin: str | None = None  # ipam.type naming an IPAM plugin to delegate to
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # what the IPAM plugin gets
 
     def routes(self) -> list[RouteConf]:
         """The container's routes: ipam.routes, then the default route for isDefaultGateway
@@ -119,12 +130,28 @@ def parse(raw: dict[str, Any]) -> NetConf:
     prev = raw.get("prevResult")
     if prev is not None and not isinstance(prev, dict):
         _invalid("prevResult", prev, "must be an object")
+    for key in ("runtimeConfig", "capabilities"):
+        if raw.get(key) is not None and not isinstance(raw[key], dict):
+            _invalid(key, raw[key], "must be an object")
+    plugin = _ipam_plugin(raw.get("ipam"))
     return NetConf(
         cni_version=cni_version, name=name, bridge=bridge,
         is_gateway=_bool(raw, "isGateway") or is_default_gateway,  # as the bridge plugin: the one implies the other
         is_default_gateway=is_default_gateway, ip_masq=_bool(raw, "ipMasq"), mtu=_mtu(raw),
-        ipam=_ipam(raw.get("ipam")), dns=dns, prev_result=prev,
+        ipam=None if plugin else _ipam(raw.get("ipam")), dns=dns, prev_result=prev,
+        hairpin=_bool(raw, "hairpinMode"), promisc=_bool(raw, "promiscMode"), force_address=_bool(raw, "forceAddress"),
+        ipam_plugin=plugin, raw=raw,
     )
+
+
+def _ipam_plugin(raw: object) -> str | None:
+    """The IPAM plugin ipam.type names, or None for netsetter's own allocator."""
+    if not isinstance(raw, dict) or raw.get("type") in (None, OWN_IPAM):
+        return None
+    kind = raw["type"]
+    if not isinstance(kind, str) or not kind or "/" in kind or kind in (".", ".."):
+        _invalid("ipam.type", kind, "must name a plugin in CNI_PATH (a file name, such as host-local)")
+    return kind
 
 
 def _ipam(raw: object) -> Ipam | None:
@@ -132,14 +159,8 @@ def _ipam(raw: object) -> Ipam | None:
         return None
     if not isinstance(raw, dict):
         _invalid("ipam", raw, "must be an object")
-    kind = raw.get("type")
-    if kind is not None and kind not in IPAM_TYPES:
-        raise CniError(UNSUPPORTED_FIELD, f"unsupported field ipam.type={_json(kind)}",
-                       "netsetter-cni leases addresses itself and delegates to no IPAM plugin; "
-                       "omit ipam.type or set it to \"netsetter\"")
     if "ranges" in raw:
-        raise CniError(UNSUPPORTED_FIELD, f"unsupported field ipam.ranges={_json(raw['ranges'])}",
-                       "give one range as ipam.subnet, ipam.rangeStart and ipam.rangeEnd")
+        raw = {**raw, **_one_range(raw["ranges"])}
     subnet = _network("ipam.subnet", raw.get("subnet"), required=True)
     if subnet.prefixlen > 30:
         _invalid("ipam.subnet", raw["subnet"], "leaves no address for a gateway and a container (at most /30)")
@@ -154,6 +175,23 @@ def _ipam(raw: object) -> Ipam | None:
     if not isinstance(routes, list):
         _invalid("ipam.routes", routes, "must be a list of {\"dst\": CIDR, \"gw\": address}")
     return Ipam(subnet, gateway, start, end, tuple(_route(i, r) for i, r in enumerate(routes)))
+
+
+def _one_range(ranges: object) -> dict[str, Any]:
+    """host-local's ``ranges`` ([[{"subnet": ..., "rangeStart": ...}]]): one range set of one IPv4 range."""
+    if (not isinstance(ranges, list) or not ranges or not all(isinstance(s, list) and s for s in ranges)
+            or not all(isinstance(r, dict) for s in ranges for r in s)):
+        _invalid("ipam.ranges", ranges, "must be a list of range sets, each a list of {\"subnet\": CIDR, ...}")
+    if len(ranges) > 1 or len(ranges[0]) > 1:
+        raise CniError(UNSUPPORTED_FIELD, f"unsupported field ipam.ranges={_json(ranges)}",
+                       "netsetter's own allocator serves one IPv4 range; for more, set ipam.type to host-local")
+    given = ranges[0][0]
+    unknown = sorted(set(given) - {"subnet", "rangeStart", "rangeEnd", "gateway"})
+    if unknown:
+        raise CniError(UNSUPPORTED_FIELD, f"unsupported field ipam.ranges[0][0].{unknown[0]}="
+                       f"{_json(given[unknown[0]])}", "netsetter's own allocator knows subnet, rangeStart, "
+                       "rangeEnd and gateway")
+    return {k: given[k] for k in ("subnet", "rangeStart", "rangeEnd", "gateway") if k in given}
 
 
 def _route(index: int, raw: object) -> RouteConf:

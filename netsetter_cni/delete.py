@@ -5,7 +5,8 @@
          the container end CNI_IFNAME, if the netns is still there and holds a veth of that name
              (the host end goes with it: deleting one end of a veth pair deletes both)
          the host end, found by its derived name, if it outlived the netns
-         the lease of the attachment (cni:<CNI_CONTAINERID>:<CNI_IFNAME>)
+         the lease of the attachment (cni:<CNI_CONTAINERID>:<CNI_IFNAME>), or, with ipam.type
+             naming a plugin, that plugin's DEL (first, before the lock)
          ipMasq: the attachment's NAT rules (netsetter.host.nat drops the shared ones with the last owner)
 
 The spec asks DEL to succeed when the netns is gone, when CNI_NETNS is empty
@@ -24,6 +25,7 @@ from netsetter.host.lock import host_lock
 from . import netns
 from .args import Invocation
 from .config import NetConf
+from .delegate import run_plugin
 from .links import delete_if_present
 
 if TYPE_CHECKING:
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 def delete(inv: Invocation, conf: NetConf, backend: "Backend") -> list[str]:
     """Remove the attachment; return what was removed (for the trace), empty when nothing was left."""
     done: list[str] = []
+    if conf.ipam_plugin:  # first, as the reference bridge plugin: its lease goes even if the links are gone
+        run_plugin(conf.ipam_plugin, "DEL", conf.raw)
+        done.append(f'ran DEL of IPAM plugin "{conf.ipam_plugin}"')
     with host_lock():
         if inv.netns and netns.state(inv.netns) == "netns":
             with netns.named(inv.netns, inv.netns_alias) as ns:

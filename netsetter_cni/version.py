@@ -2,7 +2,8 @@
 
 A runtime sends the configuration's ``cniVersion`` with every command and
 expects the result in that version's form (SPEC.md, "Result"): 1.0.0 drops
-the ``version`` key of each IP; CHECK exists from 0.4.0 on. VERSION answers
+the ``version`` key of each IP (1.1.0's result is 1.0.0's); CHECK exists from
+0.4.0 on, GC and STATUS from 1.1.0. VERSION answers
 with the list below. Imports nothing: VERSION must start fast, as runtimes
 call it for every plugin of every network, on every container start.
 """
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 from .errors import INCOMPATIBLE_VERSION, CniError
 
-LATEST = "1.0.0"
-SUPPORTED = ("0.3.0", "0.3.1", "0.4.0", "1.0.0")
+LATEST = "1.1.0"
+SUPPORTED = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 
 
 def version_result() -> str:
@@ -31,6 +32,11 @@ def require_supported(version: str) -> str:
 def allows_check(version: str) -> bool:
     """CHECK came with spec 0.4.0; a runtime must not call it for older configurations."""
     return _key(version) >= (0, 4, 0)
+
+
+def allows_gc_and_status(version: str) -> bool:
+    """GC and STATUS came with spec 1.1.0."""
+    return _key(version) >= (1, 1, 0)
 
 
 def ips_carry_version(version: str) -> bool:

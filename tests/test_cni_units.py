@@ -33,10 +33,18 @@ def code_of(call, *a) -> int:  # type: ignore[no-untyped-def]
 
 def test_version_answer_is_json_with_every_supported_version() -> None:
     answer = json.loads(version.version_result())
-    assert answer == {"cniVersion": "1.0.0", "supportedVersions": ["0.3.0", "0.3.1", "0.4.0", "1.0.0"]}
+    assert answer == {"cniVersion": "1.1.0", "supportedVersions": ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]}
 
 
-@pytest.mark.parametrize("command", [None, "", "add", "STATUS"])
+def test_the_shell_front_answers_what_version_py_answers() -> None:
+    from pathlib import Path
+
+    front = (Path(__file__).resolve().parent.parent / "bin" / "netsetter-cni").read_text()
+    line = next(line for line in front.splitlines() if "supportedVersions" in line)
+    assert json.loads(line[line.index("'{") + 1:line.rindex("'")]) == json.loads(version.version_result())
+
+
+@pytest.mark.parametrize("command", [None, "", "add", "status", "REPAIR"])
 def test_bad_command_is_code_4_naming_the_variable(command: str | None) -> None:
     with pytest.raises(errors.CniError) as info:
         args.read_command(env(CNI_COMMAND=command))
@@ -117,11 +125,17 @@ def test_no_ipam_means_a_link_without_address() -> None:
     (conf(ipam={"subnet": "10.88.0.0/24", "rangeStart": "10.88.0.50", "rangeEnd": "10.88.0.10"}),
      errors.INVALID_CONFIG),
     (conf(ipam={"subnet": "10.88.0.0/24", "routes": [{"gw": "10.88.0.1"}]}), errors.INVALID_CONFIG),
-    (conf(ipam={"type": "host-local", "subnet": "10.88.0.0/24"}), errors.UNSUPPORTED_FIELD),
-    (conf(ipam={"ranges": [[{"subnet": "10.88.0.0/24"}]]}), errors.UNSUPPORTED_FIELD),
+    (conf(ipam={"type": "../host-local"}), errors.INVALID_CONFIG),
+    (conf(ipam={"type": 7}), errors.INVALID_CONFIG),
+    (conf(ipam={"ranges": [[{"subnet": "10.88.0.0/24"}, {"subnet": "10.89.0.0/24"}]]}), errors.UNSUPPORTED_FIELD),
+    (conf(ipam={"ranges": [[{"subnet": "10.88.0.0/24", "exclude": "x"}]]}), errors.UNSUPPORTED_FIELD),
+    (conf(ipam={"ranges": "10.88.0.0/24"}), errors.INVALID_CONFIG),
+    (conf(ipam={"ranges": [[{"subnet": "fd00::/64"}]]}), errors.UNSUPPORTED_FIELD),
     (conf(ipam={"subnet": "fd00::/64"}), errors.UNSUPPORTED_FIELD),
-    (conf(hairpinMode=True), errors.UNSUPPORTED_FIELD),
+    (conf(hairpinMode="on"), errors.INVALID_CONFIG),
+    (conf(runtimeConfig=[]), errors.INVALID_CONFIG),
     (conf(vlan=100), errors.UNSUPPORTED_FIELD),
+    (conf(macspoofchk=True), errors.UNSUPPORTED_FIELD),
 ])
 def test_bad_configurations_get_the_specs_codes(raw: dict[str, object], code: int | None) -> None:
     if code is None:
@@ -132,8 +146,24 @@ def test_bad_configurations_get_the_specs_codes(raw: dict[str, object], code: in
 
 def test_unsupported_field_message_names_key_and_value() -> None:
     with pytest.raises(errors.CniError) as info:
-        config.parse(conf(hairpinMode=True))
-    assert info.value.msg == "unsupported field hairpinMode=true"
+        config.parse(conf(vlanTrunk=[{"id": 5}]))
+    assert info.value.msg == 'unsupported field vlanTrunk=[{"id": 5}]'
+
+
+def test_the_reference_keys_clusters_use_are_accepted() -> None:
+    c = config.parse(conf(hairpinMode=True, promiscMode=True, forceAddress=True, isDefaultGateway=True,
+                          capabilities={"portMappings": True}, runtimeConfig={"portMappings": []},
+                          ipam={"ranges": [[{"subnet": "10.88.0.0/24", "rangeStart": "10.88.0.10",
+                                             "rangeEnd": "10.88.0.20", "gateway": "10.88.0.254"}]]}))
+    assert (c.hairpin, c.promisc, c.force_address, c.is_gateway, c.ipam_plugin) == (True, True, True, True, None)
+    assert c.ipam is not None and (str(c.ipam.range_start), str(c.ipam.range_end), str(c.ipam.gateway)) == (
+        "10.88.0.10", "10.88.0.20", "10.88.0.254")
+
+
+def test_ipam_type_naming_a_plugin_delegates() -> None:
+    c = config.parse(conf(ipam={"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/24"}]]}))
+    assert (c.ipam_plugin, c.ipam) == ("host-local", None)
+    assert config.parse(conf(ipam={"type": "netsetter", "subnet": "10.88.0.0/24"})).ipam_plugin is None
 
 
 def test_cni_args_ip_must_lie_in_the_range() -> None:
