@@ -12,8 +12,10 @@ gateway and default route, the container at 10.10.10.101/24.
 
 Each round uses a new sandbox, so ADD makes the bridge, as in group a. The
 reference plugin gets its addresses from host-local, with its state in the
-bench's scratch directory; netsetter-cni serves them itself (issue 7), from
-the same ipam fields. Its rows are skipped while it is not installed.
+bench's scratch directory. netsetter-cni is measured twice: ``ours`` with the
+same conflist shape (ipam.type host-local, delegated: the issue-18 targets
+compare these rows) and ``ours-own`` with its own allocator (ipam without a
+type). Its rows are skipped while it is not installed.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ SUBNET = ip_network(IPAM["subnet"])
 
 
 def configuration(plugin: str, state: Path) -> dict[str, Any]:
-    if plugin == "bridge":
-        return {**NETWORK, "type": "bridge", "ipam": {"type": "host-local", **IPAM, "dataDir": str(state)}}
-    return {**NETWORK, "type": "netsetter-cni", "ipam": dict(IPAM)}
+    if plugin == "ours-own":
+        return {**NETWORK, "type": "netsetter-cni", "ipam": dict(IPAM)}
+    return {**NETWORK, "type": "bridge" if plugin == "bridge" else "netsetter-cni",
+            "ipam": {"type": "host-local", **IPAM, "dataDir": str(state)}}
 
 
 def call(executable: str, command: str, config: dict[str, Any], netns: str = "", container_id: str = "") -> float:
@@ -63,62 +66,85 @@ def call(executable: str, command: str, config: dict[str, Any], netns: str = "",
     return sw.seconds
 
 
-def measure(ctx: Context, executable: str, config: dict[str, Any], tag: str) -> list[Row]:
-    """VERSION, ADD and DEL in rounds; ADD leaves its sandbox open for the DEL right after it."""
-    pending: list[tuple[ExitStack, str, str]] = []  # (the open sandbox, CNI_NETNS, CNI_CONTAINERID)
-    made = iter(range(1_000_000))
+class Plugin:
+    """One plugin's VERSION, ADD and DEL as measures; ADD leaves its sandbox open for the DEL right after it."""
 
-    def add() -> float:
+    def __init__(self, executable: str, config: dict[str, Any], tag: str, suffix: str = "") -> None:
+        self.executable, self.config, self.tag, self.suffix = executable, config, tag, suffix
+        self.pending: list[tuple[ExitStack, str, str]] = []  # (the open sandbox, CNI_NETNS, CNI_CONTAINERID)
+        self.made = iter(range(1_000_000))
+
+    def version(self) -> float:
+        return call(self.executable, "VERSION", self.config)
+
+    def add(self) -> float:
         stack = ExitStack()
         try:
             box = stack.enter_context(host("cni"))
             container = new_container(box)
-            netns, cid = f"/proc/{container.pid}/ns/net", f"bench-{next(made)}"
-            seconds = call(executable, "ADD", config, netns, cid)
+            netns, cid = f"/proc/{container.pid}/ns/net", f"bench-{next(self.made)}"
+            seconds = call(self.executable, "ADD", self.config, netns, cid)
         except BaseException:
             stack.close()
             raise
-        pending.append((stack, netns, cid))
+        self.pending.append((stack, netns, cid))
         return seconds
 
-    def delete() -> float:
-        if not pending:
+    def delete(self) -> float:
+        if not self.pending:
             raise CommandFailed("no ADD to delete (ADD failed)")
-        stack, netns, cid = pending.pop()
+        stack, netns, cid = self.pending.pop()
         with stack:
-            return call(executable, "DEL", config, netns, cid)
+            return call(self.executable, "DEL", self.config, netns, cid)
 
+    def variants(self) -> dict[str, Any]:
+        return {f"{self.tag}-version": self.version, f"{self.tag}-add": self.add, f"{self.tag}-del": self.delete}
+
+    def rows(self, outcomes: dict[str, Any]) -> list[Row]:
+        name = os.path.basename(self.executable)
+        return [Row.of(f"cni/{self.tag}-{verb}", f"{name} {verb.upper()}{self.suffix}", outcomes[f"{self.tag}-{verb}"],
+                       note=self.executable) for verb in ("version", "add", "del")]
+
+
+def measure(ctx: Context, plugins: list[Plugin]) -> list[Row]:
+    """Every plugin's VERSION, ADD and DEL interleaved in the same rounds: each round runs
+    them all once, so a drift of the machine's load hits each plugin alike."""
+    variants: dict[str, Any] = {}
+    for plugin in plugins:  # in this order, each ADD's sandbox is closed by its DEL before the next opens
+        variants.update(plugin.variants())
     with host("cni"):  # VERSION changes nothing, but every plugin call runs in a sandbox
         try:
-            outcomes = interleave({"version": lambda: call(executable, "VERSION", config), "add": add,
-                                   "del": delete}, ctx.options.runs, ctx.options.warmup,
-                                  lambda msg: ctx.log(f"f. CNI {tag}: {msg}"))
+            outcomes = interleave(variants, ctx.options.runs, ctx.options.warmup,
+                                  lambda msg: ctx.log(f"f. CNI: {msg}"))
         finally:
-            while pending:  # Ctrl-C between an ADD and its DEL; inside the outer sandbox, so that
-                pending.pop()[0].close()  # each nested one returns this thread where it found it
-    name = os.path.basename(executable)
-    return [Row.of(f"cni/{tag}-{verb}", f"{name} {verb.upper()}", outcomes[verb], note=executable)
-            for verb in ("version", "add", "del")]
+            for plugin in reversed(plugins):  # Ctrl-C between an ADD and its DEL; inside the outer sandbox,
+                while plugin.pending:         # so that each nested one returns this thread where it found it
+                    plugin.pending.pop()[0].close()
+    return [row for plugin in plugins for row in plugin.rows(outcomes)]
 
 
 def run(ctx: Context) -> list[Row]:
     rows: list[Row] = []
+    plugins: list[Plugin] = []
     ours = tool("netsetter-cni")
     if ours is None:
-        rows += [Row(f"cni/ours-{verb}", f"netsetter-cni {verb.upper()}",
+        rows += [Row(f"cni/{tag}-{verb}", f"netsetter-cni {verb.upper()}",
                      skipped="not available yet (netsetter-cni is not installed; issue 7)")
-                 for verb in ("version", "add", "del")]
+                 for tag in ("ours", "ours-own") for verb in ("version", "add", "del")]
     else:
-        rows += measure(ctx, ours, configuration("ours", ctx.workdir), "ours")
+        plugins += [Plugin(ours, configuration("ours", ctx.workdir / "cni-host-local-ours"), "ours", " (host-local)"),
+                    Plugin(ours, configuration("ours-own", ctx.workdir), "ours-own", " (own allocator)")]
     reference = os.path.join(CNI_PATH, "bridge")
     if not os.access(reference, os.X_OK):
         rows += [Row(f"cni/bridge-{verb}", f"bridge {verb.upper()} (reference)",
                      skipped=f"{reference} not found: apt-get install containernetworking-plugins")
                  for verb in ("version", "add", "del")]
     else:
-        state = ctx.workdir / "cni-host-local"
-        try:
-            rows += measure(ctx, reference, configuration("bridge", state), "bridge")
-        finally:
-            shutil.rmtree(state, ignore_errors=True)
+        plugins.append(Plugin(reference, configuration("bridge", ctx.workdir / "cni-host-local"), "bridge",
+                              " (host-local)"))
+    try:
+        rows += measure(ctx, plugins)
+    finally:
+        for state in ("cni-host-local-ours", "cni-host-local"):
+            shutil.rmtree(ctx.workdir / state, ignore_errors=True)
     return rows

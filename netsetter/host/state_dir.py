@@ -9,7 +9,6 @@ namespace (named by its inode number), so that runs in different namespaces
 from __future__ import annotations
 
 import os
-import shutil
 
 RUN_DIR = "/run/ns-proc"
 
@@ -32,4 +31,6 @@ def path(*parts: str, inode: int | None = None) -> str:
 
 def forget(inode: int) -> None:
     """Remove the folder of a host netns that is going away."""
+    import shutil  # here: at the top it costs every CNI call its bz2/lzma imports
+
     shutil.rmtree(host_dir(inode), ignore_errors=True)
