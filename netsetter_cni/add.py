@@ -157,7 +157,11 @@ def delegated_address(conf: NetConf, undo: Rollback) -> Addressing:
     if v6:
         raise CniError(UNSUPPORTED_FIELD, f'unsupported IPv6 address {v6[0]} from IPAM plugin "{kind}"',
                        "netsetter-cni configures IPv4 only; give the plugin IPv4 ranges")
-    theirs = parse(got)
+    try:
+        theirs = parse(got)
+    except CniError as exc:
+        raise CniError(OPERATION_FAILED, f'failed to use the result of IPAM plugin "{kind}": '
+                       f"{exc.msg.removeprefix('invalid prevResult: ')}") from None
     ips = []
     for ip in theirs.ips:
         gateway = ip.gateway

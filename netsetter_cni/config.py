@@ -134,6 +134,9 @@ def parse(raw: dict[str, Any]) -> NetConf:
         if raw.get(key) is not None and not isinstance(raw[key], dict):
             _invalid(key, raw[key], "must be an object")
     plugin = _ipam_plugin(raw.get("ipam"))
+    if plugin is not None and plugin in (raw["type"], "netsetter-cni"):
+        _invalid("ipam.type", plugin, "names this plugin itself, which would run itself without end; "
+                 "omit ipam.type for netsetter's own allocator")
     return NetConf(
         cni_version=cni_version, name=name, bridge=bridge,
         is_gateway=_bool(raw, "isGateway") or is_default_gateway,  # as the bridge plugin: the one implies the other

@@ -299,3 +299,25 @@ def test_status_answers(sandbox: Callable[[], Sandbox], cni_path: Path, make_net
     assert full.returncode == 1 and json.loads(full.stdout)["code"] == 50, full.stdout
     old = runtime.exec("STATUS", {**plugin}, "", None, "", "", cniVersion="1.0.0")
     assert old.returncode == 1 and json.loads(old.stdout)["code"] == 1, old.stdout
+
+
+@pytest.mark.parametrize("prints, code", [
+    ('{"cniVersion": "1.0.0", "code": 11, "msg": "no lease yet", "details": "retry"}', 11),  # its error, its code
+    ("not json at all", 100),
+])
+def test_ipam_plugin_errors_reach_the_runtime_and_leave_nothing(sandbox: Callable[[], Sandbox], cni_path: Path,
+                                                                make_netns: Callable[[], str], prints: str,
+                                                                code: int) -> None:
+    box, ns = sandbox(), make_netns()
+    fake = cni_path / "nsp-fake-ipam"
+    fake.write_text(f"#!/bin/sh\ncat >/dev/null\necho '{prints}'\nexit 1\n")
+    fake.chmod(0o755)
+    conflist = flannel_conflist(Path("/nonexistent"))
+    conflist["plugins"][0]["ipam"] = {"type": "nsp-fake-ipam"}
+    runtime = Runtime(box, cni_path, conflist, {})
+    proc = runtime.exec("ADD", conflist["plugins"][0], ns, None, "fakepod")
+    error = json.loads(proc.stdout)
+    assert proc.returncode == 1 and error["code"] == code, error
+    assert 'IPAM plugin "nsp-fake-ipam"' in error["msg"], error
+    assert not [n for n, link in kernel_links(box.path).items() if link.get("master") == "cnichain0"]
+    assert "eth0" not in kernel_links(ns)

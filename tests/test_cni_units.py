@@ -127,6 +127,7 @@ def test_no_ipam_means_a_link_without_address() -> None:
     (conf(ipam={"subnet": "10.88.0.0/24", "routes": [{"gw": "10.88.0.1"}]}), errors.INVALID_CONFIG),
     (conf(ipam={"type": "../host-local"}), errors.INVALID_CONFIG),
     (conf(ipam={"type": 7}), errors.INVALID_CONFIG),
+    (conf(ipam={"type": "netsetter-cni"}), errors.INVALID_CONFIG),  # itself: it would recurse without end
     (conf(ipam={"ranges": [[{"subnet": "10.88.0.0/24"}, {"subnet": "10.89.0.0/24"}]]}), errors.UNSUPPORTED_FIELD),
     (conf(ipam={"ranges": [[{"subnet": "10.88.0.0/24", "exclude": "x"}]]}), errors.UNSUPPORTED_FIELD),
     (conf(ipam={"ranges": "10.88.0.0/24"}), errors.INVALID_CONFIG),
