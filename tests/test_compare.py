@@ -23,16 +23,18 @@ def compare(*args: str) -> subprocess.CompletedProcess:
 
 
 def leftovers() -> list[str]:
-    """Processes of a jail still alive. compare makes nothing on the machine but its jails
-    (their namespaces go with their last process), and kills every one it made."""
+    """Processes of a jail still alive (zombies, already dead, aside). compare makes nothing
+    on the machine but its jails (their namespaces go with their last process), and kills
+    every one it made."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/status") as status:
-                uid = next(int(line.split()[1]) for line in status if line.startswith("Uid:"))
-        except (OSError, StopIteration):
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+            uid, state = int(fields["Uid"].split()[0]), fields["State"].split()[0]
+        except (OSError, KeyError, ValueError):
             continue
-        if uid in JAIL_IDS:
+        if uid in JAIL_IDS and state != "Z":
             found.append(f"{pid} (uid {uid})")
     return found
 

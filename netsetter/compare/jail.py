@@ -40,6 +40,7 @@ import select
 import signal
 import socket
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -126,6 +127,7 @@ class Jail:
         self.anchor = self.init = self.container = 0  # pids on the machine
         self.container_pid = 0  # the container's pid inside the jail
         self.ctl: socket.socket | None = None
+        self.early: dict[str, str] = {}  # messages received before they were waited for
 
     # --- compare's side -------------------------------------------------------
     def start(self) -> "Jail":
@@ -178,15 +180,21 @@ class Jail:
                 return ready
 
     def _expect(self, tag: str) -> str:
+        """The next message ``tag`` from the anchor or init. They talk at once ("init" from
+        the anchor and "ready" from init race), so a message that comes early is kept."""
         assert self.ctl is not None
-        self.wait_readable(self.ctl.fileno())
-        data = self.ctl.recv(MAX_MESSAGE).decode(errors="replace")
-        word, _, rest = data.partition(" ")
-        if word == tag:
-            return rest
-        if word == "error":
-            raise JailError(f"failed to build the {self.what}'s sandbox: {rest}")
-        raise JailError(f"failed to build the {self.what}'s sandbox: expected {tag!r}, got {data[:80]!r}")
+        while tag not in self.early:
+            self.wait_readable(self.ctl.fileno())
+            data = self.ctl.recv(MAX_MESSAGE).decode(errors="replace")
+            word, _, rest = data.partition(" ")
+            if word == "error":
+                raise JailError(f"failed to build the {self.what}'s sandbox: {rest}")
+            if not data:
+                raise JailError(f"failed to build the {self.what}'s sandbox: it ended before saying {tag!r}")
+            if word not in ("unshared", "init", "ready", "exit") or word in self.early:
+                raise JailError(f"failed to build the {self.what}'s sandbox: {data[:80]!r} out of turn")
+            self.early[word] = rest
+        return self.early.pop(tag)
 
     def go(self) -> None:
         """Start the payload."""
@@ -226,8 +234,13 @@ class Jail:
 
     def state(self) -> State:
         """The host's and the container's state now, and the container's /var/run/netns entry."""
-        return State(snapshot.take(self.host), snapshot.take(self.container_netns),
-                     self.netns_entry(str(self.container_pid)) is not None)
+        try:
+            return State(snapshot.take(self.host), snapshot.take(self.container_netns),
+                         self.netns_entry(str(self.container_pid)) is not None)
+        except subprocess.CalledProcessError as exc:
+            gone = "" if os.path.exists(f"/proc/{self.container}") else " (its container process is gone)"
+            raise JailError(f"failed to read the state of the {self.what}'s sandbox{gone}: "
+                            f"{(exc.stderr or '').strip() or exc}") from None
 
     def close(self) -> None:
         """Kill everything in the jail and wait until it is gone; safe to call twice."""
@@ -268,6 +281,10 @@ class Jail:
             return
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
+        # a change of credentials clears the parent-death signal: set it again
+        syscalls.set_parent_death_signal(signal.SIGKILL)
+        if os.getppid() != parent:
+            return
         self._mounts(inside)
         lockdown.no_new_privs()
         lockdown.not_dumpable()

@@ -251,8 +251,8 @@ def _follow(messages: _Trace, guard: Guard, trace: ScriptTrace, jail: Jail, outp
             return
         if kind == "SUB":
             if guard.guarded:
-                refuse("runs in a subshell (`( )`, `$( )`, a pipeline or `&`), which the guard does not "
-                       "follow", ScriptCommand(0, line, text, None))
+                refuse("runs in a subshell (of `( )`, of `$( )`, or of a string that arithmetic "
+                       "evaluates), which the guard does not follow", ScriptCommand(0, line, text, None))
                 close_previous(None)
                 return
             trace.subshells.append((line, text))
