@@ -88,18 +88,21 @@ def _unused_id() -> int:
 
 
 def _behind_closed_doors() -> dict[str, list[str]]:
-    """The directories of the running Python (its prefix, its sys.path) that the jail's
-    uid could not reach, by the first directory on their way that others may not enter.
+    """The directories of the running Python (its prefixes, the sys.path entries it has
+    imported from) that the jail's uid could not reach, by the first directory on their
+    way that others may not enter.
 
     Here Python lives under /root (mode 700): in the jail, a tmpfs replaces /root and
     holds only those directories, bound in read-only, so the port's imports work and
     nothing else of /root shows."""
-    wanted = {os.path.realpath(p) for p in (*sys.path, sys.prefix, sys.base_prefix,
-                                            os.path.dirname(os.path.realpath(sys.executable))) if p}
+    files = [os.path.realpath(f) for m in list(sys.modules.values()) if (f := getattr(m, "__file__", None))]
+    used = [p for p in sys.path if p and any(f.startswith(os.path.realpath(p) + os.sep) for f in files)]
+    wanted = {os.path.realpath(p) for p in (*used, sys.prefix, sys.base_prefix,
+                                            os.path.dirname(os.path.realpath(sys.executable)))}
     doors: dict[str, list[str]] = {}
     for path in sorted(wanted):
-        if not os.path.isdir(path):
-            continue
+        if not os.path.isdir(path) or any(path.startswith(w + os.sep) for w in wanted):
+            continue  # a directory inside another comes with it
         parts = Path(path).parts
         for depth in range(2, len(parts) + 1):
             ancestor = os.path.join(*parts[:depth])
@@ -128,6 +131,7 @@ class Jail:
         self.container_pid = 0  # the container's pid inside the jail
         self.ctl: socket.socket | None = None
         self.early: dict[str, str] = {}  # messages received before they were waited for
+        self.init_fd: int | None = None  # a pidfd of init
 
     # --- compare's side -------------------------------------------------------
     def start(self) -> "Jail":
@@ -143,7 +147,7 @@ class Jail:
             self._expect("unshared")
             self._map_ids()
             ours.sendall(b"mapped")
-            self.init = int(self._expect("init"))
+            self._hold_init(int(self._expect("init")))
             self.container_pid = int(self._expect("ready"))
             children = Path(f"/proc/{self.init}/task/{self.init}/children").read_text().split()
             if len(children) != 1:
@@ -154,6 +158,23 @@ class Jail:
             self.close()
             raise
         return self
+
+    def _hold_init(self, pid: int) -> None:
+        """Keep a pidfd of init, the anchor's child: a signal through it cannot reach
+        another process that reuses the pid once init is gone."""
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            return
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                parent = next(int(line.split()[1]) for line in status if line.startswith("PPid:"))
+        except (OSError, StopIteration, ValueError):
+            parent = 0
+        if parent != self.anchor:
+            os.close(fd)
+            return
+        self.init, self.init_fd = pid, fd
 
     def _map_ids(self) -> None:
         try:
@@ -188,7 +209,7 @@ class Jail:
             data = self.ctl.recv(MAX_MESSAGE).decode(errors="replace")
             word, _, rest = data.partition(" ")
             if word == "error":
-                raise JailError(f"failed to build the {self.what}'s sandbox: {rest}")
+                raise JailError(f"the {self.what}'s sandbox failed: {rest}")
             if not data:
                 raise JailError(f"failed to build the {self.what}'s sandbox: it ended before saying {tag!r}")
             if word not in ("unshared", "init", "ready", "exit") or word in self.early:
@@ -247,17 +268,23 @@ class Jail:
         if self.anchor:
             # init's exit waits until every process of its pid namespace is gone, and the
             # anchor's wait for init until then: when the anchor is reaped, nothing is left.
-            if not self.init:
+            if self.init_fd is None:
                 try:
-                    self.init = int(Path(f"/proc/{self.anchor}/task/{self.anchor}/children").read_text().split()[0])
+                    self._hold_init(int(Path(f"/proc/{self.anchor}/task/{self.anchor}/children").read_text().split()[0]))
                 except (OSError, IndexError, ValueError):
                     pass
             try:
-                os.kill(self.init or self.anchor, signal.SIGKILL)
+                if self.init_fd is not None:
+                    signal.pidfd_send_signal(self.init_fd, signal.SIGKILL)
+                else:  # no init yet: the anchor, our child, is the jail
+                    os.kill(self.anchor, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             os.waitpid(self.anchor, 0)
             self.anchor = 0
+        if self.init_fd is not None:
+            os.close(self.init_fd)
+            self.init_fd = None
         if self.ctl is not None:
             self.ctl.close()
             self.ctl = None

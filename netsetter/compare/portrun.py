@@ -88,7 +88,10 @@ def trace_port(backend: str, config: NetConfig, *, time_limit: float,
                 trace.steps.append(step)
                 if on_step:
                     on_step(step)
-                ours.sendall(b"k")
+                try:
+                    ours.sendall(b"k")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the payload is gone: the next read says so
             elif message.get("event") == "end":
                 trace.result = message["result"]
                 trace.error = trace.result.get("error")
@@ -106,7 +109,10 @@ def _messages(sock: socket.socket, jail: Jail):  # type: ignore[no-untyped-def]
     buf = b""
     while True:
         jail.wait_readable(sock.fileno())
-        chunk = sock.recv(65536)
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
         if not chunk:
             return
         buf += chunk

@@ -144,11 +144,14 @@ class _Trace:
                 self.sock.setblocking(False)
                 try:
                     return self.sock.recv(65536) or None
-                except BlockingIOError:
+                except (BlockingIOError, ConnectionResetError):
                     return None
             ready = self.jail.wait_readable(self.sock.fileno(), self.jail.ctl.fileno())
             if self.sock.fileno() in ready:
-                chunk = self.sock.recv(65536)
+                try:
+                    chunk = self.sock.recv(65536)
+                except ConnectionResetError:  # bash ended with an answer of ours unread
+                    chunk = b""
                 if chunk:
                     return chunk
             # the trace closed (every process holding fd 3 ended), or the jail spoke
@@ -269,4 +272,7 @@ def _follow(messages: _Trace, guard: Guard, trace: ScriptTrace, jail: Jail, outp
         if command.refused:  # not answered: the jail is killed with the command waiting
             refuse(command.refused, command)
             return
-        messages.sock.sendall(b"r")
+        try:
+            messages.sock.sendall(b"r")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # bash is gone: the next read says so
