@@ -174,11 +174,14 @@ def compare_cmd(
     bridge: Bridge = None, bridge_mac: BridgeMac = None, bridge_addr: BridgeAddr = None,
     veth_host: VethHost = None, veth_container: VethContainer = None,
     container_addr: ContainerAddr = None, gateway: Gateway = None,
+    time_limit: Annotated[float, typer.Option(
+        "--time-limit", metavar="SECONDS",
+        help="Kill the script's sandbox, or a backend's, when it runs longer.")] = 30.0,
     as_json: AsJson = False, debug: Debug = False,
 ) -> None:
     values = dict(bridge=bridge, bridge_mac=bridge_mac, bridge_addr=bridge_addr, veth_host=veth_host,
                   veth_container=veth_container, container_addr=container_addr, gateway=gateway)
-    raise typer.Exit(_guard(debug, lambda: _compare(script, backend, values, as_json)))
+    raise typer.Exit(_guard(debug, lambda: _compare(script, backend, values, as_json, time_limit)))
 
 
 def _guard(debug: bool, action: Any) -> int:
@@ -202,7 +205,8 @@ def _dry_run(pid: str, values: dict[str, Optional[str]]) -> int:
     return ExitStatus.OK
 
 
-def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[str]], as_json: bool) -> int:
+def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[str]], as_json: bool,
+             time_limit: float) -> int:
     from backends import NAMES, resolve
 
     from .compare import compare
@@ -218,7 +222,7 @@ def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[st
     backends = list(NAMES) if backend == "all" else [resolve(backend)]
     check_privileges()
     signal.signal(signal.SIGTERM, _interrupt)
-    comparison = compare(path.resolve(), backends, config)
+    comparison = compare(path.resolve(), backends, config, time_limit=time_limit)
     if as_json:
         print_json(comparison.as_dict())
     elif sys.stdout.isatty():

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from backends import NAMES
+from netsetter.compare.jail import JAIL_IDS
 
 from .sandbox import NETSETTER, ROOT
 
@@ -23,9 +24,19 @@ def compare(*args: str) -> subprocess.CompletedProcess:
 
 
 def leftovers() -> list[str]:
-    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    found = [line.split()[0] for line in names.splitlines() if line.startswith("nsp-cmp-")]
-    found += [e for e in os.listdir("/var/run/netns") if e.isdigit()] if os.path.isdir("/var/run/netns") else []
+    """Processes of a jail still alive (zombies, already dead, aside). compare makes nothing
+    on the machine but its jails (their namespaces go with their last process), and kills
+    every one it made."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+            uid, state = int(fields["Uid"].split()[0]), fields["State"].split()[0]
+        except (OSError, KeyError, ValueError):
+            continue
+        if uid in JAIL_IDS and state != "Z":
+            found.append(f"{pid} (uid {uid})")
     return found
 
 
@@ -124,19 +135,40 @@ def test_script_failing_half_way_leaves_nothing(altered):
     assert not leftovers()
 
 
-def test_lines_that_cannot_run_in_a_sandbox_are_reported(tmp_path):
+@pytest.mark.parametrize("line,reason", [
+    ("ip link set lo netns 1", "moves a link into netns 1, not the container's"),
+    ("rm -rf /etc/hostname", "rm of /etc/hostname: only entries the script made under /var/run/netns may be removed"),
+    ("curl http://example.com", "`curl` is not an ip, echo, mkdir, ln or rm command"),
+    ("x=$(hostname)", "its words cannot be expanded safely"),
+    ("ip netns add other", "ip netns add changes named namespaces outside the sandbox"),
+])
+def test_a_line_that_cannot_run_in_a_sandbox_stops_the_script(tmp_path, line, reason):
     script = tmp_path / "bad.sh"
-    script.write_text("#!/bin/bash\nip link set lo netns 1\nrm -rf /etc/hostname\ncurl http://example.com\n"
-                      "x=$(hostname)\n")
+    script.write_text(f"#!/bin/bash\necho before\n{line}\necho after\n")
     proc = compare("--script", str(script), "--backend", "ip")
-    assert proc.returncode == 1
-    out = proc.stdout
-    assert "not run in the sandbox: moves a link into netns 1, not the container's" in out
-    assert "not run in the sandbox: rm of /etc/hostname: only entries the script made under /var/run/netns" in out
-    assert "not run in the sandbox: `curl` is not an ip, echo, mkdir, ln or rm command" in out
-    assert "not run in the sandbox: its words cannot be expanded safely" in out
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"netsetter compare: {script} (refused)"
+    assert lines[1].split() == ["2", "echo", "before", "ran,", "exit", "0"]
+    assert lines[-1].startswith(f"refused: line 3 `{line}`: {reason}")
+    assert lines[-1].endswith("the script was stopped there, and the port was not run")
+    assert "after" not in proc.stdout
     assert os.path.exists("/etc/hostname")
     assert not leftovers()
+
+
+def test_a_refused_script_in_json(tmp_path):
+    script = tmp_path / "bad.sh"
+    script.write_text("echo before\ntrap - DEBUG\necho after\n")
+    proc = compare("--script", str(script), "--backend", "all", "--json")
+    assert proc.returncode == 1
+    result = json.loads(proc.stdout)
+    assert result["verdict"] == "refused"
+    assert result["refused"] == {"line": 2, "text": "trap - DEBUG",
+                                 "reason": "`trap` sets or removes a trap: the guard's DEBUG trap must stay"}
+    assert [c["text"] for c in result["commands"]] == ["echo before", "trap - DEBUG"]
+    assert result["commands"][0]["output"] == "before" and result["commands"][1]["refused"]
+    assert result["backends"] == {} and result["rows"] == []
 
 
 @pytest.mark.parametrize("sig,status,word", [(signal.SIGINT, 130, "interrupted"),

@@ -1,15 +1,22 @@
 """netsetter compare: the original script and the port, side by side, state by state.
 
     compare(script, ["ip", "netlink"], config)
-      -> a sandbox for the script: bash runs it one command at a time,
-         a snapshot after each (scriptrun)
-      -> a sandbox per backend: the port's steps, a snapshot after each (portrun)
+      -> the script's text is scanned: a line that would switch the guard off
+         stops everything before it runs (guard.scan)
+      -> a jail for the script: bash runs it one command at a time, a snapshot
+         after each; a command the guard refuses stops it there (scriptrun)
+      -> a jail per backend: the port's steps, a snapshot after each (portrun)
       -> commands and steps lined up, every row judged (align)
-      -> every sandbox removed, also on failure or Ctrl-C
+      -> every jail killed and gone, also on failure, Ctrl-C or SIGTERM; when
+         compare itself is killed, the kernel kills the jails (jail.py)
+
+The verdict is "same", "different", or "refused" (the guard stopped the
+script: the port is not run, there is nothing to compare it with).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +24,14 @@ from typing import Any
 from nskit.errors import UsageError
 
 from ..config import NetConfig
-from ..sandbox import Sandbox
 from .align import Row, align, judge
+from .guard import Refusal, scan
 from .portrun import PortTrace, trace_port
 from .scriptrun import ScriptTrace, trace_script
+
+TIME_LIMIT = 30.0  # seconds, for each jail
+# Lets every command the script reaches run, refused or not: to test that the jail holds.
+UNGUARDED_ENV = "NETSETTER_COMPARE_UNGUARDED"
 
 
 @dataclass
@@ -31,39 +42,52 @@ class Comparison:
     verdicts: dict[str, bool]
 
     @property
+    def refusal(self) -> Refusal | None:
+        return self.script.refusal
+
+    @property
     def same(self) -> bool:
-        return all(self.verdicts.values())
+        return self.refusal is None and all(self.verdicts.values())
+
+    @property
+    def verdict(self) -> str:
+        return "refused" if self.refusal else "same" if self.same else "different"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "script": self.script.path,
             "script_status": self.script.status,
-            "verdict": "same" if self.same else "different",
+            "verdict": self.verdict,
+            "refused": self.refusal.as_dict() if self.refusal else None,
             "backends": {p.backend: {"verdict": "same" if self.verdicts[p.backend] else "different",
                                      "error": p.error, "initial": p.initial.as_dict(),
                                      "steps": [{**s.record, "after": s.after.as_dict()} for s in p.steps]}
                          for p in self.ports},
-            "script_initial": self.script.initial.as_dict(),
+            "script_initial": self.script.initial.as_dict() if self.script.initial else None,
+            "commands": [c.as_dict() for c in self.script.commands],
             "rows": [row.as_dict() for row in self.rows],
         }
 
 
-def compare(script: Path, backends: list[str], config: NetConfig) -> Comparison:
+def compare(script: Path, backends: list[str], config: NetConfig, *, time_limit: float = TIME_LIMIT,
+            guarded: bool | None = None) -> Comparison:
     if not script.is_file():
         raise UsageError("script", script, "no such file")
-    sandboxes: list[Sandbox] = []
+    if time_limit <= 0:
+        raise UsageError("time limit", time_limit, "must be a positive number of seconds")
+    if guarded is None:
+        guarded = os.environ.get(UNGUARDED_ENV, "") in ("", "0")
     try:
-        box = Sandbox("cmp-script")
-        sandboxes.append(box)
-        script_trace = trace_script(script, box, box.container())
-        ports = []
-        for name in backends:
-            box = Sandbox(f"cmp-{name}")
-            sandboxes.append(box)
-            ports.append(trace_port(box, box.container(), name, config))
-    finally:
-        for box in sandboxes:
-            box.close()
+        text = script.read_bytes()
+    except OSError as exc:
+        raise UsageError("script", script, f"cannot be read: {exc.strerror}") from None
+    refusal = scan(text.decode(errors="replace")) if guarded else None
+    if refusal:
+        return Comparison(ScriptTrace(str(script), initial=None, refusal=refusal), [], [], {})
+    script_trace = trace_script(script, text, time_limit=time_limit, guarded=guarded)
+    if script_trace.refusal:
+        return Comparison(script_trace, [], [], {})
+    ports = [trace_port(name, config, time_limit=time_limit) for name in backends]
     rows = align(script_trace)
     verdicts = {port.backend: judge(rows, script_trace, port) for port in ports}
     return Comparison(script_trace, ports, rows, verdicts)

@@ -27,7 +27,7 @@ KEYWORDS = {"ip", "link", "del", "add", "name", "address", "type", "bridge", "ad
             "down", "veth", "peer", "master", "netns", "exec", "route", "default", "via", "ln", "-s", "rm",
             "-rf", "-f", "mkdir", "echo"}
 
-SAME, DELIBERATE, DIFFERS, CARRIED, NOT_RUN = "same", "deliberate", "differs", "carried", "not run"
+SAME, DELIBERATE, DIFFERS, CARRIED = "same", "deliberate", "differs", "carried"
 
 
 def shape(words: list[str]) -> tuple[str, ...]:
@@ -91,10 +91,7 @@ def judge(rows: list[Row], script: ScriptTrace, port: PortTrace) -> bool:
         new = [d for d in differences if d not in seen]
         seen = set(differences)
         step = STEPS[row.step_index] if row.step_index is not None else None
-        if row.command is not None and row.command.refused:
-            status = NOT_RUN
-            new = [f"not run in the sandbox: {row.command.refused}"] + new
-        elif step is not None and row.step_index not in port_after:
+        if step is not None and row.step_index not in port_after:
             status = DIFFERS
             new = [f"the port did not reach step {step.name}: {port.error or 'it stopped before'}"] + new
         elif step is not None and step.difference and (new or row.command is None):

@@ -1,11 +1,20 @@
-"""Which script commands may run in a sandbox, judged on their expanded argv.
+"""Which script lines may run in the jail, and why the others may not.
 
-The script runs with a sandbox netns as its host, so `ip` commands that act
-on "the current netns" are harmless. What could reach beyond the sandbox is
-refused, with the reason: a netns target other than the container (`ip link
-set X netns 1` would move a link into the machine's own namespace), named
-namespaces (`ip netns add`), files other than the entries the run itself
-makes under /var/run/netns, and any other program.
+The jail (jail.py) is the wall: nothing that runs in it reaches the machine.
+The guard says which line would have left the sandbox, and stops the script
+there. It judges twice:
+
+- before the script runs, its text (:func:`scan`): a script may neither
+  define a shell function (a function can stand in for a builtin the hook
+  relies on) nor name the hook's own functions and variables (``__nsp_*``,
+  ``NSP_*``): that is how a script would switch the guard off;
+- before each command, its expanded argv (:meth:`Guard.judge`): `ip` commands
+  that act on the jail's own netns or the container's, assignments, `echo`,
+  `[ ]` tests and a few builtins run; a netns other than the container's
+  (`ip link set X netns 1`), named namespaces (`ip netns add`), files other
+  than the entries the run itself makes under /var/run/netns, any other
+  program, and the builtins that run code the hook cannot see first (`eval`,
+  `trap`, `source`, `exec`, `enable`, ...) are refused, with the reason.
 """
 
 from __future__ import annotations
@@ -13,51 +22,148 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .jail import Jail
 
 NETNS_DIR = "/var/run/netns"
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 SHELL_BUILTINS = {"echo", "printf", "true", "false", ":", "[", "test", "[[", "export", "local",
                   "readonly", "declare", "set", "shift", "exit", "return", "unset"}
+WHY_NOT = {  # commands refused with a reason of their own
+    "trap": "sets or removes a trap: the guard's DEBUG trap must stay",
+    "eval": "runs a string as commands, which the guard cannot judge before they run",
+    "source": "runs another file's commands, which the guard cannot judge before they run",
+    ".": "runs another file's commands, which the guard cannot judge before they run",
+    "exec": "replaces the shell, and the guard with it",
+    "enable": "loads or switches off shell builtins",
+    "builtin": "calls a builtin past the guard's judgement of it",
+    "command": "calls a command past the guard's judgement of it",
+    "shopt": "changes shell options the guard relies on",
+    "bash": "starts another shell, which the guard does not follow",
+    "sh": "starts another shell, which the guard does not follow",
+    "nsenter": "enters other namespaces",
+    "unshare": "makes namespaces of its own",
+    "kill": "signals processes",
+}
 # ip global options that take a value; -n/-netns and -b/-batch are judged apart
 _IP_OPTS_WITH_VALUE = {"-f", "-family", "-l", "-loops", "-rc", "-rcvbuf"}
+GUARD_NAMES = re.compile(r"__nsp_\w*|\bNSP_\w*")
+# `name ()` or `function name`: a word that is not quoted, expanded or an assignment
+FUNCTION_DEF = re.compile(r"(?:^|[\s;&|(){}])(?:function\s+([^\s(){};&|<>]+)|([^\s(){};&|<>'\"$`=\\]+)\s*\(\s*\))")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    line: int
+    text: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "text": self.text, "reason": self.reason}
+
+
+def scan(text: str) -> Refusal | None:
+    """The first line of the script that would switch the guard off, before anything runs.
+
+    Lines joined by a backslash at the end are judged as one (bash joins them
+    before it reads a name); whole-line comments are skipped.
+    """
+    lines = text.split("\n")
+    number = 0
+    while number < len(lines):
+        start, logical = number, lines[number]
+        while logical.endswith("\\") and number + 1 < len(lines):
+            number += 1
+            logical = logical[:-1] + lines[number]
+        number += 1
+        if logical.lstrip().startswith("#"):
+            continue
+        shown = lines[start].strip()
+        definition = FUNCTION_DEF.search(logical)
+        named = GUARD_NAMES.search(logical)
+        if definition:
+            name = definition.group(1) or definition.group(2)
+            if GUARD_NAMES.fullmatch(name):
+                return Refusal(start + 1, shown, f"redefines the guard's own function {name}")
+            return Refusal(start + 1, shown, f"defines the shell function {name}: a function can stand in "
+                                             "for a builtin the guard relies on, and no script line may call one")
+        if named:
+            return Refusal(start + 1, shown, f"names the guard's own {named.group(0)}: the script may not touch "
+                                             "the guard")
+    return None
 
 
 def entry_path(path: str) -> str:
     """/run/netns/X and /var/run/netns/X are one file (/var/run is a link to /run)."""
     path = os.path.normpath(path)
-    return "/var" + path if path.startswith("/run/netns") else path
+    return "/var" + path if path == "/run/netns" or path.startswith("/run/netns/") else path
 
 
 @dataclass
 class Guard:
-    """Remembers what the run made, so that it may remove only that."""
+    """Judges each command against the jail's state; remembers what the run made, so
+    that it may remove only that. Unguarded, it lets everything run (to test the jail)."""
 
-    container_pid: int
+    jail: "Jail"
+    guarded: bool = True
     made: set[str] = field(default_factory=set)  # /var/run/netns entries the script created
 
     def judge(self, argv: list[str] | None, text: str) -> str | None:
         """None when the command may run, else why it may not."""
+        if not self.guarded:
+            return None
+        return self._judge(argv)
+
+    @staticmethod
+    def exits(command: Any) -> bool:
+        """Is this the script's `exit` builtin?"""
+        return bool(command.argv) and command.argv[0] == "exit"
+
+    def _judge(self, argv: list[str] | None) -> str | None:
         if argv is None:
-            return "its words cannot be expanded safely (command substitution or a redirection)"
+            return "its words cannot be expanded safely (a command substitution, a redirection, or an " \
+                   "expansion that evaluates arithmetic)"
         while argv and _ASSIGNMENT.match(argv[0]):
             argv = argv[1:]  # `a=b` alone, or `a=b cmd`: judge the command
         if not argv:
             return None
         cmd = os.path.basename(argv[0])
+        if cmd == "set":
+            return self._set(argv[1:])
+        if cmd == "unset":
+            bad = [a for a in argv[1:] if a.startswith("-") and a != "-v" or a.startswith("BASH")]
+            return f"unset {' '.join(bad)}: only plain variables may be unset" if bad else None
         if cmd in SHELL_BUILTINS:
             return None
+        if cmd in WHY_NOT:
+            return f"`{cmd}` {WHY_NOT[cmd]}"
         if cmd == "ip":
             return self._ip(argv[1:])
         if cmd in ("mkdir", "rm", "ln"):
             return self._files(cmd, [a for a in argv[1:] if not a.startswith("-")])
         return f"`{cmd}` is not an ip, echo, mkdir, ln or rm command"
 
+    @staticmethod
+    def _set(args: list[str]) -> str | None:
+        for i, word in enumerate(args):
+            if word == "--" or not word.startswith(("-", "+")):
+                return None
+            name = args[i + 1] if word in ("-o", "+o") and i + 1 < len(args) else ""
+            if (word.startswith("+") and "T" in word) or name in ("functrace", "posix"):
+                return f"set {word}{' ' + name if name else ''}: the guard relies on that shell option"
+        return None
+
     # --- files under /var/run/netns ------------------------------------------
+    def _entry(self, path: str) -> str | None:
+        return self.jail.netns_entry(os.path.basename(entry_path(path)))
+
     def _entry_ok(self, path: str) -> bool:
         path = entry_path(path)
         if os.path.dirname(path) != NETNS_DIR:
             return False
-        return path in self.made or not os.path.lexists(path)
+        return path in self.made or self._entry(path) is None
 
     def _files(self, cmd: str, paths: list[str]) -> str | None:
         if cmd == "mkdir":
@@ -78,10 +184,10 @@ class Guard:
 
     # --- ip ---------------------------------------------------------------------
     def _target_ok(self, target: str) -> bool:
-        if target == str(self.container_pid):
+        if target == str(self.jail.container_pid):
             return True
         path = os.path.join(NETNS_DIR, target)
-        return path in self.made and os.readlink(path) == f"/proc/{self.container_pid}/ns/net"
+        return path in self.made and self._entry(path) == f"/proc/{self.jail.container_pid}/ns/net"
 
     def _ip(self, args: list[str]) -> str | None:
         i = 0
@@ -103,7 +209,7 @@ class Guard:
             if verb == "exec" and len(rest) > 3:
                 if not self._target_ok(rest[2]):
                     return f"ip netns exec {rest[2]}: not the container's netns"
-                return self.judge(rest[3:], " ".join(rest[3:]))
+                return self._judge(rest[3:])
             return f"ip netns {verb} changes named namespaces outside the sandbox"
         for j, word in enumerate(rest):
             if word == "netns" and j + 1 < len(rest) and not self._target_ok(rest[j + 1]):

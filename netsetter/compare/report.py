@@ -6,14 +6,13 @@ from typing import IO, TYPE_CHECKING
 
 from ..steps import STEPS
 from . import Comparison
-from .align import CARRIED, DELIBERATE, DIFFERS, NOT_RUN, SAME, Row
+from .align import CARRIED, DELIBERATE, DIFFERS, SAME, Row
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-MARKS = {SAME: "✓ same", DELIBERATE: "≈ deliberate", DIFFERS: "✗ differs", CARRIED: "· carried",
-         NOT_RUN: "! not run"}
-STYLES = {SAME: "green", DELIBERATE: "cyan", DIFFERS: "bold red", CARRIED: "yellow", NOT_RUN: "bold red"}
+MARKS = {SAME: "✓ same", DELIBERATE: "≈ deliberate", DIFFERS: "✗ differs", CARRIED: "· carried"}
+STYLES = {SAME: "green", DELIBERATE: "cyan", DIFFERS: "bold red", CARRIED: "yellow"}
 
 
 def _step(row: Row) -> str:
@@ -44,17 +43,41 @@ def difference_lines(comparison: Comparison) -> list[str]:
 
 
 def verdict_line(comparison: Comparison) -> str:
+    refusal = comparison.refusal
+    if refusal is not None:
+        where = f"line {refusal.line} `{refusal.text}`" if refusal.line else "the script"
+        ran = "the script was stopped there" if comparison.script.commands or comparison.script.initial \
+            else "nothing of the script ran"
+        return f"refused: {where}: {refusal.reason}; {ran}, and the port was not run"
     backends = ", ".join(p.backend for p in comparison.ports)
     deliberate = sum(1 for r in comparison.rows if r.step_index is not None and STEPS[r.step_index].difference)
     if comparison.same:
         return (f"same: the port ({backends}) ends every aligned command in the script's state "
                 f"({deliberate} deliberate differences marked)")
-    first = next(r for r in comparison.rows if any(s in (DIFFERS, NOT_RUN) for s in r.status.values()))
+    first = next(r for r in comparison.rows if any(s == DIFFERS for s in r.status.values()))
     bad = [b for b, ok in comparison.verdicts.items() if not ok]
     return f"different ({', '.join(bad)}): first at {_where(first)}, port step {_step(first).strip()}"
 
 
+def command_lines(comparison: Comparison) -> list[str]:
+    """A refused script: each command that ran, then the one refused."""
+    lines = []
+    for command in comparison.script.commands:
+        what = f"refused: {command.refused}" if command.refused else f"ran, exit {command.status}"
+        lines.append(f"{command.line:4d}  {command.text:<60}  {what}")
+    refusal = comparison.refusal
+    if refusal is not None and not any(c.refused for c in comparison.script.commands):
+        lines.append(f"{refusal.line:4d}  {refusal.text:<60}  refused: {refusal.reason}")
+    return lines
+
+
 def plain(comparison: Comparison, out: IO[str]) -> None:
+    if comparison.refusal is not None:
+        print(f"netsetter compare: {comparison.script.path} (refused)", file=out)
+        for line in command_lines(comparison):
+            print(line, file=out)
+        print(verdict_line(comparison), file=out)
+        return
     print(f"netsetter compare: {comparison.script.path} (exit {comparison.script.status}) vs "
           f"{', '.join(p.backend for p in comparison.ports)}", file=out)
     for row in comparison.rows:
@@ -70,6 +93,13 @@ def plain(comparison: Comparison, out: IO[str]) -> None:
 def rich(comparison: Comparison, console: "Console") -> None:
     from rich.markup import escape
     from rich.table import Table
+
+    if comparison.refusal is not None:
+        console.print(f"netsetter compare: {escape(comparison.script.path)} (refused)", highlight=False)
+        for line in command_lines(comparison):
+            console.print(escape(line), style="red" if "refused: " in line else None, highlight=False)
+        console.print(f"[bold red]{escape(verdict_line(comparison))}[/]", highlight=False)
+        return
 
     table = Table(title=f"{comparison.script.path} vs the port", title_justify="left")
     table.add_column("line", justify="right", style="dim")
