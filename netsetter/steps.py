@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from nskit.errors import OpError
+from nskit.netns import foreign_entry
 
 from .config import NetConfig
 
@@ -195,6 +196,12 @@ def veth_into_netns(b: "Backend", ctx: Context) -> str:
     name = ctx.config.veth_container
     if already(ctx, lambda: b.link_get(name) is None):
         return Skip(f"{name} is already in the netns of pid {ctx.pid}")
+    # `ip link set X netns PID` opens /var/run/netns/PID first, if there is one: checked
+    # again here, just before, that no one else's entry would steer it (see nskit.netns).
+    other = foreign_entry(ctx.pid)
+    if other is not None:
+        raise OpError(f"move link into the netns of pid {ctx.pid}", name, f"{other}; netsetter does not "
+                      "follow or touch it: remove it if it is stale, or let its owner do so")
     b.link_set_netns(name, ctx.pid)
     return f"{name} is in the netns of pid {ctx.pid}"
 

@@ -50,7 +50,7 @@ class Teardown:
 
 def down(target: str, config: NetConfig, backend: "Backend", *, bridge: bool = False) -> Teardown:
     check_privileges()
-    pid = parse_pid(target) if target.isdigit() else None
+    pid = parse_pid(target) if target.isascii() and target.isdigit() else None
     out = Teardown(target)
     with host_lock():
         record = records.find(pid=pid) if pid is not None else records.find(ifname=target)
