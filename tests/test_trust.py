@@ -121,3 +121,168 @@ def test_cni_refuses_the_initial_netns(sandbox, backend, netns):
     assert out["code"] == 4 and "the machine's initial network namespace" in out["msg"], out
     assert "Traceback" not in proc.stderr
     assert box.snapshot() == before_box and initial_links() == before_machine
+
+
+# --- state that cannot be inherited, and cannot be steered ---------------------------------
+
+def state_folder(box) -> str:
+    from netsetter.host import state_dir
+    from nskit.netns import cookie
+
+    return state_dir.host_dir(cookie(box.path))
+
+
+def ls(box) -> dict:
+    import json
+
+    proc = box.netsetter("ls", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_a_fresh_sandbox_never_inherits_a_dead_namespaces_state(sandbox):
+    """The kernel hands a freed netns inode to the next netns; the cookie is never reused."""
+    from netsetter.host.gc import gone_folders
+
+    name = f"nsp-h14dead-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    container = subprocess.Popen(["unshare", "--net", "sleep", "60"])
+    try:
+        dead_inode = os.stat(f"/var/run/netns/{name}").st_ino
+        run = subprocess.run(["ip", "netns", "exec", name, sys.executable, "-m", "netsetter", "up",
+                              str(container.pid)], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": os.getcwd()})
+        assert run.returncode == 0, run.stderr
+        from netsetter.host import state_dir
+        from nskit.netns import cookie
+
+        dead_folder = state_dir.host_dir(cookie(f"/var/run/netns/{name}"))
+        assert os.path.isdir(os.path.join(dead_folder, "containers"))
+    finally:
+        container.kill()
+        container.wait()
+        subprocess.run(["ip", "netns", "del", name], check=True)  # its state is left behind, as a crash would
+    box = sandbox()
+    # The kernel hands a freed inode to a later netns, soon or late (namespaces are freed by a
+    # work queue, and other processes make namespaces too): plant what that looks like, the
+    # dead namespace's folder naming the inode the fresh sandbox has.
+    import json
+
+    dead_inode = os.stat(box.path).st_ino
+    meta = os.path.join(dead_folder, "netns")
+    with open(meta) as f:
+        data = json.load(f)
+    data["inode"] = dead_inode
+    with open(meta, "w") as f:
+        json.dump(data, f)
+    view = ls(box)
+    assert view["records_without_link"] == [] and view["bridges"] == [] and view["nat"] == []
+    assert state_folder(box) != dead_folder
+    assert any(path == dead_folder for path, _ in gone_folders())
+    gc = box.netsetter("gc")
+    assert gc.returncode == 0, gc.stderr
+    assert f"removed {dead_folder}: its namespace is gone: net:[{dead_inode}] is another namespace now" \
+        in gc.stdout, gc.stdout
+    assert not os.path.exists(dead_folder)
+    assert not any(path == dead_folder for path, _ in gone_folders())
+
+
+def test_gc_removes_every_folder_of_a_namespace_that_no_longer_exists(sandbox):
+    from netsetter.host.gc import gone_folders
+
+    box = sandbox()
+    c = box.container()
+    assert box.netsetter(str(c.pid)).returncode == 0
+    folder = state_folder(box)
+    subprocess.run(["ip", "netns", "del", box.name], check=True)  # no forget: as a crashed sandbox
+    try:
+        assert folder in [path for path, _ in gone_folders()]
+        other = sandbox()
+        gc = other.netsetter("gc", "--json")
+        assert gc.returncode == 0, gc.stderr
+        assert any(line.startswith(f"removed {folder}: ") for line in __import__("json").loads(gc.stdout)["removed"])
+        assert not os.path.exists(folder)
+        assert gone_folders() == [] or all(not p.endswith(folder) for p, _ in gone_folders())
+    finally:
+        subprocess.run(["ip", "netns", "add", box.name], capture_output=True)  # for the fixture's close
+
+
+def test_gc_removes_records_leases_and_entries_of_processes_that_are_gone(sandbox):
+    box = sandbox()
+    c = box.container()
+    assert box.netsetter(str(c.pid)).returncode == 0
+    pid = c.pid
+    entry = f"/var/run/netns/{pid}"
+    c.proc.kill()
+    c.proc.wait()
+    os.symlink(f"/proc/{pid}/ns/net", entry)  # a dangling entry of ours, as a killed run leaves it
+    try:
+        gc = box.netsetter("gc")
+        assert gc.returncode == 0, gc.stderr
+        assert f"removed the record of pid {pid} (veth_conta" not in gc.stdout
+        assert f"removed the record of pid {pid} (veth_host): its process is gone" in gc.stdout, gc.stdout
+        assert f"released 10.10.10.101 on brg-demo: pid:{pid}:" in gc.stdout, gc.stdout
+        assert f"removed {entry} -> /proc/{pid}/ns/net: its namespace is gone" in gc.stdout, gc.stdout
+        assert not os.path.lexists(entry)
+        view = ls(box)
+        assert view["records_without_link"] == []
+        assert box.netsetter("gc").stdout.strip() == "netsetter gc: nothing to remove"
+    finally:
+        if os.path.lexists(entry):
+            os.unlink(entry)
+
+
+@pytest.mark.parametrize("where", ["leases/brg-demo", "containers", "leases"])
+def test_state_folders_that_are_symlinks_are_refused(sandbox, tmp_path, where):
+    box = sandbox()
+    c = box.container()
+    folder = state_folder(box)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.makedirs(os.path.dirname(os.path.join(folder, where)), mode=0o700, exist_ok=True)
+    os.symlink(outside, os.path.join(folder, where))
+    before = box.snapshot()
+    proc = box.netsetter(str(c.pid))
+    one_line_error(proc, 1, "is a symlink or not a directory")
+    assert list(outside.iterdir()) == []  # nothing written outside /run/ns-proc
+    assert box.snapshot() == before and not c.run("ip", "-o", "addr", "show", "veth_conta").stdout
+
+
+def test_state_folders_are_private(sandbox):
+    box = sandbox()
+    c = box.container()
+    assert box.netsetter(str(c.pid)).returncode == 0
+    folder = state_folder(box)
+    for sub in ("", "containers", "leases", "leases/brg-demo"):
+        assert os.stat(os.path.join(folder, sub)).st_mode & 0o777 == 0o700, sub
+
+
+def test_a_foreign_file_is_ignored_with_one_warning(sandbox):
+    box = sandbox()
+    c = box.container()
+    folder = state_folder(box)
+    for sub in ("leases/brg-demo", "containers"):
+        os.makedirs(os.path.join(folder, sub), mode=0o700, exist_ok=True)
+        with open(os.path.join(folder, sub, "README"), "w") as f:
+            f.write("not a lease\n")
+    up = box.netsetter(str(c.pid))
+    assert up.returncode == 0, up.stderr
+    assert "Traceback" not in up.stderr
+    view = ls(box)
+    assert view["bridges"][0]["ports"][0]["container"]["lease"] == "10.10.10.101"
+    listing = box.netsetter("ls")
+    assert listing.returncode == 0 and listing.stderr.count("ignoring 'README'") == 2, listing.stderr
+    down = box.netsetter("down", str(c.pid))
+    assert down.returncode == 0, down.stderr
+    assert "deleted veth_host" in down.stdout and "released the lease of 10.10.10.101" in down.stdout
+    assert "Traceback" not in down.stderr
+    assert "veth_host" not in box.snapshot().links
+
+
+def test_a_failed_run_leaves_no_lease_folder(sandbox):
+    box = sandbox()
+    c = box.container()
+    proc = box.netsetter(str(c.pid), "--bridge", "brtry0", env={"NETSETTER_TEST_FAIL_AT": "veth-add"})
+    assert proc.returncode == 1
+    assert not os.path.exists(os.path.join(state_folder(box), "leases", "brtry0"))
+    assert not os.listdir(os.path.join(state_folder(box), "containers"))
