@@ -286,3 +286,70 @@ def test_a_failed_run_leaves_no_lease_folder(sandbox):
     assert proc.returncode == 1
     assert not os.path.exists(os.path.join(state_folder(box), "leases", "brtry0"))
     assert not os.listdir(os.path.join(state_folder(box), "containers"))
+
+
+@pytest.mark.parametrize("backend", NAMES)
+def test_cni_a_repeated_add_keeps_the_first_adds_lease(sandbox, backend):
+    import json
+
+    box = sandbox()
+    one, two = box.container(), box.container()
+    first = cni(box, "ADD", f"/proc/{one.pid}/ns/net", backend, cid="one")
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = cni(box, "ADD", f"/proc/{one.pid}/ns/net", backend, cid="one")
+    assert again.returncode == 1 and json.loads(again.stdout)["code"] == 104, again.stdout
+    second = cni(box, "ADD", f"/proc/{two.pid}/ns/net", backend, cid="two")
+    assert second.returncode == 0, second.stdout + second.stderr
+    a = json.loads(first.stdout)["ips"][0]["address"]
+    b = json.loads(second.stdout)["ips"][0]["address"]
+    assert a != b
+    assert a.split("/")[0] in one.run("ip", "-o", "addr").stdout
+    assert b.split("/")[0] in two.run("ip", "-o", "addr").stdout
+
+
+# --- a run killed at any point ------------------------------------------------------------
+
+def whole_state(box, c) -> dict:
+    """What `up` then `down --bridge` must give back: the sandbox's links, addresses and routes,
+    the container's, its /var/run/netns entry, netsetter's records and leases."""
+    folder = state_folder(box)
+
+    def listing(sub: str) -> list[str]:
+        path = os.path.join(folder, sub)
+        return sorted(n for n in os.listdir(path) if not n.startswith(".")) if os.path.isdir(path) else []
+
+    return {"host": box.snapshot(), "container": c.snapshot(), "entry": os.path.lexists(f"/var/run/netns/{c.pid}"),
+            "records": listing("containers"), "leases": listing("leases/brg-demo")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", NAMES)
+def test_sigkill_at_20_random_points_then_rerun_and_down_leave_the_sandbox_as_before(sandbox, backend):
+    import random
+    import signal
+    import time
+
+    box = sandbox()
+    c = box.container()
+    before = whole_state(box, c)
+    # How long a whole run takes here: the kill points are spread over it.
+    started = time.monotonic()
+    assert box.netsetter(str(c.pid), "--backend", backend).returncode == 0
+    span = time.monotonic() - started
+    assert box.netsetter("down", str(c.pid), "--bridge", "--backend", backend).returncode == 0
+    assert whole_state(box, c) == before
+    rng = random.Random(14)
+    for point in range(20):
+        delay = rng.uniform(0.1, 1.0) * span
+        run = subprocess.Popen(["ip", "netns", "exec", box.name, sys.executable, "-m", "netsetter",
+                                str(c.pid), "--backend", backend], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.getcwd()})
+        time.sleep(delay)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        again = box.netsetter(str(c.pid), "--backend", backend)
+        assert again.returncode == 0, f"kill {point} after {delay:.3f}s: {again.stderr}"
+        assert "10.10.10.101/24" in c.run("ip", "-o", "addr", "show").stdout
+        down = box.netsetter("down", str(c.pid), "--bridge", "--backend", backend)
+        assert down.returncode == 0, f"kill {point} after {delay:.3f}s: {down.stderr}"
+        assert whole_state(box, c) == before, f"kill {point} after {delay:.3f}s"
