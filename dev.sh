@@ -180,8 +180,14 @@ reap_stale() {  # sandboxes of a dev.sh that was SIGKILLed: its pid is gone and 
     done
 }
 
-remove_netns() {  # NAME INODE: the netns and what netsetter recorded for it (/run/ns-proc/net-INODE)
-    [[ -n $2 ]] && rm -rf "/run/ns-proc/net-$2"
+remove_netns() {  # NAME INODE: the netns and what netsetter recorded for it (/run/ns-proc/netns-COOKIE,
+    # whose file "netns" names the inode the namespace has while it lives)
+    local meta
+    if [[ -n $2 ]]; then
+        for meta in /run/ns-proc/netns-*/netns; do
+            [[ -f $meta ]] && grep -q "\"inode\": $2," "$meta" && rm -rf "${meta%/netns}"
+        done
+    fi
     ip netns del "$1" 2>/dev/null || [[ ! -e /var/run/netns/$1 ]] ||
         echo "dev.sh: warning: could not remove the sandbox netns $1: ip netns del $1" >&2
 }

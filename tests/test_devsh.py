@@ -92,6 +92,20 @@ def state_dirs() -> set[str]:
         return set()
 
 
+def state_folder_of(inode: int) -> str | None:
+    """The folder netsetter keeps for the live netns with this inode (its "netns" file says)."""
+    import json
+
+    for name in state_dirs():
+        try:
+            with open(f"/run/ns-proc/{name}/netns") as f:
+                if json.load(f).get("inode") == inode:
+                    return f"/run/ns-proc/{name}"
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def leaked_state_dirs(before: set[str]) -> set[str]:
     """Folders netsetter keeps per host netns (/run/ns-proc/netns-COOKIE), new since ``before``,
     whose netns is gone (as `netsetter gc` judges it)."""
@@ -191,12 +205,13 @@ def test_sandbox_mode_leaves_no_sandbox_on_sigterm_sigint_or_failure(installed: 
         mine = {name for name in sandboxes() - before if name.startswith(f"{PREFIX}{proc.pid}-")}
         assert len(mine) == 1
         inode = os.stat(f"/var/run/netns/{mine.pop()}").st_ino
-        assert os.path.isdir(f"/run/ns-proc/net-{inode}")  # the container's lease lives there
+        folder = state_folder_of(inode)
+        assert folder is not None and os.path.isdir(folder)  # the container's lease lives there
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=RUN_TIMEOUT)
         assert proc.returncode == status, err
         assert sandboxes() == before
-        assert not os.path.exists(f"/run/ns-proc/net-{inode}")
+        assert not os.path.exists(folder)
     before = sandboxes()
     proc = devsh(installed, "run", "--bridge-addr", "10.10.10.300/24", "--", "/bin/true")
     assert proc.returncode == 2 and "10.10.10.300" in proc.stderr
