@@ -39,7 +39,7 @@ EOF
 
 # Debian packages per command, and the pip extra. The benchmark's peers go in without
 # recommends: Mininet's would pull in Open vSwitch, whose daemon starts on install.
-RUN_DEBS=(iproute2 iputils-ping busybox-static)
+RUN_DEBS=(iproute2 iputils-ping busybox-static catatonit)
 BENCH_DEBS=(mininet bridge-utils containernetworking-plugins)
 TEST_DEBS=(iptables podman crun containernetworking-plugins)
 STAMP=.venv/.installed

@@ -130,6 +130,38 @@ class Pool:
         raise OpError("lease an address in", str(self.network),
                       f"every address from {self.start} on is leased; tear down a container or use a larger subnet")
 
+    def allocate_many(self, owners: list[str]) -> list[IPv4Address]:
+        """Lease the first free addresses to each of ``owners``, in one walk of the range.
+
+        For a fleet: :meth:`allocate` in a loop would walk every lease taken
+        before it again, N²/2 readlinks for N containers. Taken all or none.
+        """
+        taken: list[IPv4Address] = []
+        candidates = self._candidates()
+        try:
+            for owner in owners:
+                for address in candidates:
+                    lease = self.get(address)
+                    if lease is not None:
+                        if lease.alive():
+                            continue
+                        self._drop(address)
+                    try:
+                        os.symlink(owner, self._path(address))
+                    except FileExistsError:
+                        continue
+                    taken.append(address)
+                    break
+                else:
+                    raise OpError("lease an address in", str(self.network),
+                                  f"{len(owners)} wanted, {len(taken)} free from {self.start} on; stop some "
+                                  "containers or use a larger subnet")
+        except BaseException:
+            for address in taken:
+                self._drop(address)
+            raise
+        return taken
+
     def _drop(self, address: IPv4Address) -> None:
         try:
             os.unlink(self._path(address))
