@@ -131,6 +131,48 @@ def start(
     raise typer.Exit(outcome.status)
 
 
+EXEC_HELP = """Run CMD inside the running container of PID, and exit with its status.
+
+PID is a process of the container as the host sees it: a Fleet container's
+Container.pid, or the command of a `runner start` container. CMD runs in the
+container's user, mount, UTS, IPC, PID and network namespaces, in its root
+directory, with its environment, as `nsenter --all` or `podman exec` run it.
+
+\b
+Examples:
+  runner exec 4242 -- ip -4 addr
+  runner exec 4242 -- /bin/sh
+
+\b
+Exit status: CMD's, 128+N if signal N ended it; 125 if runner could not
+enter the container, 126 if CMD cannot be executed, 127 if it is not found.
+"""
+
+
+@app.command("exec", help=EXEC_HELP, no_args_is_help=True,
+             context_settings={"allow_interspersed_args": False})
+def exec_(
+    pid: str = typer.Argument(..., metavar="PID", help="A process of the container (on the host)."),
+    command: List[str] = typer.Argument(..., metavar="-- CMD ARGS", help="The command to run in it."),
+    debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors."),
+) -> None:
+    from . import enter
+    from .errors import UsageError
+
+    try:
+        if not pid.isdigit() or int(pid) <= 0:
+            raise UsageError("pid", pid, "is not a positive process id")
+        argv = list(command)
+        if argv[:1] == ["--"]:  # after PID, the parser keeps the separator among the arguments
+            argv = argv[1:]
+        status = enter.run(int(pid), argv)
+    except RunnerError as exc:
+        if debug:
+            raise
+        _fail(str(exc), exc.exit_status)
+    raise typer.Exit(status)
+
+
 def _fail(message: str, status: int) -> None:
     print(f"runner: error: {message}", file=sys.stderr)
     raise typer.Exit(status)

@@ -42,7 +42,7 @@ class Entry:
                 raise Failed("enter container of pid", pid, "no such process")
             if _same(f"{base}/ns/user", "/proc/self/ns/user"):
                 raise Failed("enter container of pid", pid, "it shares runner's user namespace, so it is no "
-                             "container; give the pid of a container's process (Container.pid)")
+                             "container; give the pid of a process in a container (Container.pid, or one under `runner start`)")
             pid_ns = f"{base}/ns/pid"
             if _same(pid_ns, "/proc/self/ns/pid"):  # runner start's child: its children are inside
                 pid_ns = f"{base}/ns/pid_for_children"

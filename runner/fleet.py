@@ -137,13 +137,14 @@ class Fleet:
             raise UsageError(exc.what, exc.value, exc.reason) from None
         if ports and n > 1:
             raise UsageError("publish", ",".join(publish), "a host port goes to one container; start them one by one")
+        self._check_command(argv[0], env)
         environ = environment([f"{k}={v}" for k, v in (env or {}).items()])
         stdio = (self._hold if stdin is None else stdin, 1 if stdout is None else stdout,
                  2 if stderr is None else stderr)
         started: list[Container] = []
         try:
             for first in range(0, n, BATCH):
-                started += self._batch(names[first:first + BATCH], argv, environ, net, stdio)
+                self._batch(names[first:first + BATCH], argv, environ, net, stdio, started)
             if net and (masquerade or ports):
                 self._nat(started, masquerade, ports)
         except BaseException:
@@ -153,8 +154,19 @@ class Fleet:
         self._count += n
         return started
 
+    def _check_command(self, command: str, env: dict[str, str] | None) -> None:
+        """Refuse a command the container's root does not have, before anything starts: under
+        catatonit, a failed exec would only be the container's exit status."""
+        assert self._root is not None
+        path = (env or {}).get("PATH") or environment([])["PATH"]
+        candidates = [command] if "/" in command else [f"{d}/{command}" for d in path.split(":") if d]
+        # lexists: the root's links point into the root (/bin/busybox), not into the host's tree.
+        if not any(os.path.lexists(f"{self._root}/{c.lstrip('/')}") for c in candidates):
+            raise UsageError("command", command, f"is not in the container's root filesystem {self._root}")
+
     def _batch(self, names: list[str], argv: tuple[str, ...], env: dict[str, str], net: bool,
-               stdio: tuple[int, int, int]) -> list[Container]:
+               stdio: tuple[int, int, int], started: list[Container]) -> None:
+        """Start these containers, each added to ``started`` as soon as it is cloned."""
         assert self._root is not None
         gateway = self.net.gateway.ip
         inside = (lambda said: fleetnet.inside(IPv4Interface(said.decode()), gateway)) if net else _lo_up
@@ -167,6 +179,7 @@ class Fleet:
                                     inside=inside, stdio=stdio)
                     clones.append(c)
                     batch.append(Container(c.pid, name, None, argv))
+                    started.append(batch[-1])
                     self.containers.append(batch[-1])
             pids = [c.pid for c in clones]
             for pid in pids:
@@ -186,7 +199,6 @@ class Fleet:
         finally:
             for c in clones:
                 c.close()
-        return batch
 
     def _nat(self, started: list[Container], masquerade: bool, ports: list) -> None:  # type: ignore[type-arg]
         from netsetter.host import nat
