@@ -119,6 +119,7 @@ class FleetNet:
                                           master=self.bridge)
         except OpError as exc:
             raise Failed("add the veth pair of container", pid, exc.cause) from None
+        no_ipv6(host_ifname(pid))
 
     def release(self, pids: list[int] | None = None) -> None:
         """Drop the leases of these containers (all of the fleet's by default), in one pass."""
@@ -168,6 +169,7 @@ def inside(address: IPv4Interface, gateway: IPv4Address) -> None:
 
     backend = RtnlBackend()  # a clone: sockets of its own, in its own netns
     try:
+        no_ipv6(CONTAINER_IFNAME)
         backend.link_set_up("lo")
         backend.link_set_up(CONTAINER_IFNAME)
         backend.addr_add(CONTAINER_IFNAME, address)
@@ -176,6 +178,23 @@ def inside(address: IPv4Interface, gateway: IPv4Address) -> None:
         raise Failed("configure the network inside, on", CONTAINER_IFNAME, exc.cause) from None
     finally:
         backend.close()
+
+
+def no_ipv6(ifname: str) -> None:
+    """IPv6 off on one end of a pair, before its carrier is up: the fleet's network is IPv4.
+
+    Otherwise every new port's link-local start-up (DAD, router solicitation, MLD
+    reports) is multicast, which the bridge floods to every other port: N² frames for N
+    containers, a softirq storm at a thousand. A per-link sysctl of the netns that has it.
+    """
+    path = f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"
+    try:
+        with open(path, "w") as f:
+            f.write("1")
+    except FileNotFoundError:
+        pass  # a kernel without IPv6: nothing to turn off
+    except OSError as exc:
+        raise Failed("turn IPv6 off on", ifname, f"{exc.strerror} ({path})") from None
 
 
 def netns_inode(pid: int) -> int:

@@ -53,7 +53,7 @@ def test_every_group_with_tiny_sizes(tmp_path: Path, original_script: Path) -> N
     # The rows the targets of issue 8 are built on were all measured.
     for key in ("single/script", "single/cli-ip", "single/cli-netlink", "single/lib-ip", "single/lib-netlink",
                 "many/script", "many/lib-netlink", "start/runner-ip", "start/pipeline", "start/unshare",
-                "scale/netlink@1", "scale/netlink@2", "startup/netsetter-help", "mininet/fork-start@2",
+                "scale/netlink@1", "scale/netlink@2", "startup/netsetter-help", "mininet/api-start@2",
                 "mininet/cli-start@2"):
         assert rows[key]["n"] >= 1, key
     assert rows["startup/netsetter-help"]["extra"]["imports"].keys() >= {"pyroute2", "sh"}
