@@ -39,7 +39,7 @@ from ipaddress import IPv4Interface
 from pathlib import Path
 from typing import Sequence
 
-from . import clone, fleetnet, rootfs
+from . import clone, fleetnet, loopback, rootfs
 from .container import Container
 from .errors import Failed, RunnerError, UsageError
 from .spec import check_hostname, environment
@@ -289,9 +289,7 @@ class Fleet:
 
 
 def _lo_up(_: bytes) -> None:
-    from . import loopback
-
-    loopback.up()
+    loopback.up()  # imported before any clone: after its pivot_root, a clone can import nothing
 
 
 def _terminated(signum: int, frame: object) -> None:

@@ -121,10 +121,12 @@ EXEC_IN_FLEET = """
                               "echo $(hostname) $GREETING $(readlink /proc/self/ns/pid) $(ls /); exit 6"],
                              capture_output=True, text=True)
         api = c.exec(["sh", "-c", "echo $$; exit 9"])
+        alone = fleet.start(["/bin/sh"], net=False)
+        links = alone.exec(["ip", "-o", "-4", "addr"]).stdout
         missing = subprocess.run([sys.executable, "-m", "runner", "exec", str(c.pid), "--", "nosuch"],
                                  capture_output=True, text=True)
         print(json.dumps({"cli": [cli.returncode, cli.stdout, cli.stderr], "api": [api.returncode, api.stdout],
-                          "missing": [missing.returncode, missing.stderr],
+                          "missing": [missing.returncode, missing.stderr], "alone": [str(alone.address), links],
                           "pidns": open(f"/proc/{c.pid}/ns/pid").name and __import__("os").readlink(f"/proc/{c.pid}/ns/pid")}))
 """
 
@@ -143,6 +145,9 @@ def test_runner_exec_and_container_exec_enter_a_fleet_container(sandbox):
     assert api_status == 9 and api_out.strip().isdigit() and int(api_out) > 1  # a pid of the container's
     assert seen["missing"][0] == 127
     assert 'failed to execute "nosuch"' in seen["missing"][1]
+    address, links = seen["alone"]  # net=False: lo only, and up
+    assert address == "None"
+    assert links.split()[1:4] == ["lo", "inet", "127.0.0.1/8"] and len(links.splitlines()) == 1
 
 
 def test_runner_exec_enters_a_runner_start_container(sandbox):
@@ -265,3 +270,34 @@ def test_a_killed_supervisor_takes_its_containers_with_it(sandbox):
     """)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == "10.34.0.2/24"
+
+
+INTERRUPTED = """
+    import sys
+    from runner import Fleet
+
+    with Fleet(bridge="h17fi", subnet="10.35.0.0/16") as fleet:
+        print("starting", flush=True)
+        fleet.start_many(400, ["/bin/sleep", "infinity"])
+        print("started all", flush=True)
+        sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_half_way_through_start_many_leaves_the_sandbox_as_before(sandbox, signum):
+    box = sandbox()
+    before = state_of(box)
+    proc = subprocess.Popen(["ip", "netns", "exec", box.name, sys.executable, "-c", textwrap.dedent(INTERRUPTED)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None and proc.stdout.readline() == "starting\n"
+    time.sleep(0.3)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "KeyboardInterrupt" in err
+    assert children, "the signal came before any container was cloned: the test proves nothing"
+    assert all(gone(int(pid)) for pid in children)
+    assert state_of(box) == before
