@@ -209,7 +209,7 @@ def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[st
              time_limit: float) -> int:
     from backends import NAMES, resolve
 
-    from .compare import compare
+    from .compare.comparison import compare
     from .compare import report
     from .config import NetConfig
     from nskit.errors import UsageError

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from backends import NAMES
-from netsetter.snapshot import netns_entry_exists
+from netsetter.compare.snapshot import netns_entry_exists
 
 
 def lo_is_up(container) -> bool:

@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 
 from . import snapshot
-from .host import state_dir
-from .errors import NetsetterError
+from ..host import state_dir
+from ..errors import NetsetterError
 
 
 @dataclass
