@@ -26,7 +26,7 @@ from .args import Invocation
 from .config import NetConf
 from .delegate import run_plugin
 from .errors import INCOMPATIBLE_VERSION, INVALID_CONFIG, CniError
-from .links import delete_if_present
+from netsetter.host.links import delete_link
 
 if TYPE_CHECKING:
     from backends.base import Backend
@@ -74,7 +74,7 @@ def gc(conf: NetConf, backend: "Backend") -> list[str]:
             host = Invocation("GC", container_id, "", ifname).host_veth
             link = backend.link_get(host)
             if link is not None and link.kind == "veth" and link.master == conf.bridge \
-                    and delete_if_present(backend, host):
+                    and delete_link(backend, host):
                 done.append(f"deleted {host}")
             done += [f"released {a} of {container_id}:{ifname}" for a in pool.release(owner)]
             if conf.ip_masq:
