@@ -38,7 +38,6 @@ from nskit.errors import OpError
 from nskit.undo import UndoStack
 
 from netsetter import faults
-from netsetter.host.ipam import Pool
 from netsetter.host.links import delete_bridge_if_unused, delete_link
 from netsetter.host.lock import host_lock
 from . import netns
@@ -133,7 +132,7 @@ def lease_address(conf: NetConf, inv: Invocation, want: IPv4Address | None, undo
     if conf.ipam is None:
         return Addressing([], [], dict(conf.dns))
     ipam = conf.ipam
-    pool = Pool(conf.bridge, ipam.subnet, ipam.gateway, ipam.range_start, ipam.range_end)
+    pool = ipam.pool(conf.bridge)
     try:
         address = pool.allocate(inv.owner, want=want)
     except OpError as exc:

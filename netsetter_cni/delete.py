@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from netsetter.host.ipam import Pool
 from netsetter.host.lock import host_lock
 from . import netns
 from .args import Invocation
@@ -49,7 +48,7 @@ def delete(inv: Invocation, conf: NetConf, backend: "Backend") -> list[str]:
         if host is not None and host.kind == "veth" and delete_link(backend, inv.host_veth):
             done.append(f"deleted {inv.host_veth} and its peer")
         if conf.ipam is not None:
-            pool = Pool(conf.bridge, conf.ipam.subnet, conf.ipam.gateway, conf.ipam.range_start, conf.ipam.range_end)
+            pool = conf.ipam.pool(conf.bridge)
             done += [f"released {address}" for address in pool.release(inv.owner)]
         if conf.ip_masq:
             try:

@@ -63,7 +63,7 @@ def gc(conf: NetConf, backend: "Backend") -> list[str]:
         return []
     done: list[str] = []
     with host_lock():
-        pool = Pool(conf.bridge, conf.ipam.subnet, conf.ipam.gateway, conf.ipam.range_start, conf.ipam.range_end)
+        pool = conf.ipam.pool(conf.bridge)
         for lease in pool.leases():
             owner = lease.owner
             if not owner.startswith(OWNER_PREFIX) or not _in_range(pool, lease.address):
@@ -106,7 +106,7 @@ def status(conf: NetConf) -> None:
         return
     if conf.ipam is None:
         return
-    pool = Pool(conf.bridge, conf.ipam.subnet, conf.ipam.gateway, conf.ipam.range_start, conf.ipam.range_end)
+    pool = conf.ipam.pool(conf.bridge)
     held = sum(1 for lease in pool.leases() if _in_range(pool, lease.address) and lease.alive())
     if held >= _range_size(pool):
         raise CniError(NOT_AVAILABLE, f'failed to serve ADD on "{conf.name}": every address of '

@@ -24,6 +24,7 @@ from typing import Iterator
 
 from nskit.errors import OpError
 
+from ..config import NetConfig, auto_start
 from . import state_dir
 
 
@@ -85,6 +86,17 @@ class Pool:
     gateway: IPv4Address
     start: IPv4Address  # first address to hand out
     end: IPv4Address | None = None  # last, by default the one before broadcast
+
+    @classmethod
+    def for_config(cls, config: NetConfig) -> "Pool":
+        """netsetter's pool on config.bridge: its subnet, from auto_start (the script's .101) up."""
+        return cls(config.bridge, config.bridge_addr.network, config.gateway, auto_start(config.bridge_addr))
+
+    @classmethod
+    def for_range(cls, bridge: str, subnet: IPv4Network, gateway: IPv4Address, first: IPv4Address,
+                  last: IPv4Address | None = None) -> "Pool":
+        """A pool on bridge handing out first..last of subnet (the CNI plugin's ipam range)."""
+        return cls(bridge, subnet, gateway, first, last)
 
     def _path(self, address: IPv4Address) -> str:
         return os.path.join(lease_dir(self.bridge), str(address))
