@@ -32,6 +32,16 @@ class Link:
     addrs: tuple[IPv4Interface, ...] = ()
     index: int = 0
     peer_index: int | None = None  # IFLA_LINK: a veth's peer, in whichever netns it is
+    alias: str = ""  # IFLA_IFALIAS: netsetter's marker of who made the link (see MARKER)
+
+
+# The interface alias (IFLA_IFALIAS, `ip link set X alias TEXT`) of every link netsetter or
+# its CNI plugin makes: MARKER + the owner ("pid:<pid>:<netns inode>", "cni:<id>:<ifname>").
+MARKER = "ns-proc:"
+
+
+def marker(owner: str) -> str:
+    return f"{MARKER}{owner}"
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,12 @@ class Backend(ABC):
 
     @abstractmethod
     def link_set_master(self, name: str, master: str) -> None: ...
+
+    @abstractmethod
+    def link_set_alias(self, name: str, alias: str, netns: str | None = None) -> None:
+        """Set the interface alias (IFLA_IFALIAS, `ip link set dev NAME alias TEXT`): netsetter's
+        marker of who made the link. The kernel ignores IFLA_IFALIAS in RTM_NEWLINK, so it
+        is set by a request of its own, right after the link is made."""
 
     @abstractmethod
     def link_set_netns(self, name: str, pid: int) -> None: ...

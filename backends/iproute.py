@@ -101,6 +101,7 @@ class IpBackend(Backend):
                         for a in data.get("addr_info", []) if a.get("family") == "inet"),
             index=data["ifindex"],
             peer_index=peer_index,
+            alias=data.get("ifalias", ""),
         )
 
     def bridge_ports(self, bridge: str) -> list[str]:
@@ -138,6 +139,9 @@ class IpBackend(Backend):
 
     def link_set_master(self, name: str, master: str) -> None:
         self._run(f"attach link to {master}", name, ["link", "set", name, "master", master])
+
+    def link_set_alias(self, name: str, alias: str, netns: str | None = None) -> None:
+        self._run("set alias of", name, ["link", "set", "dev", name, "alias", alias], netns)
 
     def link_set_netns(self, name: str, pid: int) -> None:
         self._run(f"move link into the netns of pid {pid}", name, ["link", "set", name, "netns", str(pid)])

@@ -32,7 +32,7 @@ brings it and lo up, and adds a default route via 10.10.10.100.
 
 app = typer.Typer(help=HELP, add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
-COMMANDS = ("up", "down", "ls", "compare")
+COMMANDS = ("up", "down", "ls", "gc", "compare")
 
 
 def _opt(key: str, help_: str, metavar: str) -> Any:
@@ -160,6 +160,28 @@ def _ls(as_json: bool) -> int:
         from rich.console import Console
 
         Console().print(render(view))
+    return ExitStatus.OK
+
+
+@app.command("gc", help="Remove the state netsetter kept for namespaces and processes that are gone: "
+                        "folders of namespaces that no longer exist, records, leases and NAT rules of "
+                        "processes that exited, /var/run/netns entries it made that lead nowhere. "
+                        "Says what it removed.")
+def gc_cmd(as_json: AsJson = False, debug: Debug = False) -> None:
+    raise typer.Exit(_guard(debug, lambda: _gc(as_json)))
+
+
+def _gc(as_json: bool) -> int:
+    from .host.gc import gc
+    from .target import check_privileges
+
+    check_privileges()
+    removed = gc()
+    if as_json:
+        print_json({"removed": removed})
+        return ExitStatus.OK
+    for line in removed or ["nothing to remove"]:
+        print(f"netsetter gc: {line}")
     return ExitStatus.OK
 
 

@@ -27,7 +27,7 @@ from .config import AUTO, NetConfig
 from .errors import PreflightError, StepFailed
 from .host import allocate, records
 from .host.lock import host_lock
-from .host.state_dir import host_netns_inode
+from .host.state_dir import host_cookie
 from .result import Result, StepResult
 from .steps import Context, Skip, Step, steps_for
 from .target import Target, check_privileges, resolve_target
@@ -36,6 +36,11 @@ if TYPE_CHECKING:
     from backends.base import Backend
 
     from .host.nat import PortMap
+
+
+# Steps after which the pending record is written again: what they made (the bridge, the
+# host veth's ifindex) must be known to a re-run or a `down` should the run be killed next.
+RECORDED = ("bridge-add", "veth-add")
 
 
 class Reporter(Protocol):
@@ -72,42 +77,56 @@ def setup(pid: object, config: NetConfig, backend: "Backend", *, reporter: Repor
     check_privileges()
     target = resolve_target(pid)
     with host_lock() as locked_at:
-        config, configured = _configured_before(target, config)
+        config, before = _configured_before(target, config)
+        configured = before is not None
         if not configured:
             config = allocate.resolve(config, target, backend)
         ctx, result = plan(target.pid, config, backend.name, masquerade=masquerade, publish=publish)
         result.locked_at = locked_at
         ctx.configured = configured
         ctx.owner = allocate.owner_of(target)
+        # Written before the first step: a run killed at any point leaves the names of what
+        # it was making, so that the next run for this pid recovers them and `down` removes them.
+        record = before or records.Record(
+            pid=target.pid, netns_inode=target.netns_inode, host_netns=host_cookie(),
+            config=config.as_dict(), host_veth_index=0, bridge_created=False, pending=True)
+        ctx.pending = record.pending
+        ctx.host_veth_index = record.host_veth_index
         try:
-            _run_steps(ctx, result, backend, target, reporter or _Silent())
+            if not configured:
+                records.save(record)
+            _run_steps(ctx, result, backend, target, reporter or _Silent(),
+                       progress=lambda: records.save(record.but(
+                           host_veth_index=ctx.host_veth_index,
+                           bridge_created=record.bridge_created or "bridge-add" in ctx.made)))
         except BaseException:
             if not configured:
                 allocate.release(config, target)
+                records.remove(record)
             raise
-        records.save(records.Record(
-            pid=target.pid, netns_inode=target.netns_inode, host_netns_inode=host_netns_inode(),
-            config=config.as_dict(), host_veth_index=_index_of(backend, config.veth_host),
-            bridge_created="bridge-add" in ctx.made))
+        records.save(record.but(
+            config=config.as_dict(), host_veth_index=ctx.host_veth_index or _index_of(backend, config.veth_host),
+            bridge_created=record.bridge_created or "bridge-add" in ctx.made, pending=False))
         result.unlocked_at = time.time()
     return result
 
 
-def _configured_before(target: Target, config: NetConfig) -> tuple[NetConfig, bool]:
-    """The recorded configuration, when netsetter configured this container before as asked now."""
+def _configured_before(target: Target, config: NetConfig) -> tuple[NetConfig, "records.Record | None"]:
+    """The recorded configuration, when netsetter configured this container before as asked now
+    (or began to: a pending record, left by a run that was killed)."""
     record = records.find(pid=target.pid)
     if record is None:
-        return config, False
+        return config, None
     if not record.alive():  # the pid was reused: that record is of a container long gone
         records.remove(record)
-        return config, False
+        return config, None
     asked = config.as_dict()
     changed = ", ".join(f"{k} {record.config[k]} (asked {v})" for k, v in asked.items()
                         if v != AUTO and record.config.get(k) != v)
     if changed:
         raise PreflightError(f"pid {target.pid} is already configured with other values: {changed}; "
                              f"tear it down first with `netsetter down {target.pid}`")
-    return NetConfig.build(**record.config), True
+    return NetConfig.build(**record.config), record
 
 
 def _index_of(backend: "Backend", name: str) -> int:
@@ -120,7 +139,8 @@ def _index_of(backend: "Backend", name: str) -> int:
         return link.index if link else 0
 
 
-def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target, notify: Reporter) -> None:
+def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target, notify: Reporter,
+               progress: "Callable[[], None]" = lambda: None) -> None:
     undo = UndoStack()
     started = time.perf_counter()
     notify.start(result)
@@ -135,6 +155,8 @@ def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target,
                 ctx.made.add(step.name)
                 if step.undo is not None:
                     undo.push(step.name, _undoer(step, record, backend, ctx, notify))
+                if step.name in RECORDED:
+                    progress()
     except (NsError, OSError, KeyboardInterrupt, Terminated) as exc:
         record.status = "failed"
         record.detail = str(exc) or type(exc).__name__

@@ -133,6 +133,9 @@ def lease_address(conf: NetConf, inv: Invocation, want: IPv4Address | None, undo
         return Addressing([], [], dict(conf.dns))
     ipam = conf.ipam
     pool = ipam.pool(conf.bridge)
+    # A repeated ADD of the attachment finds its lease held already: that lease is the first
+    # ADD's, and this ADD's rollback must not release it (two containers would share an address).
+    held = any(lease.owner == inv.owner for lease in pool.leases())
     try:
         address = pool.allocate(inv.owner, want=want)
     except OpError as exc:
@@ -142,7 +145,8 @@ def lease_address(conf: NetConf, inv: Invocation, want: IPv4Address | None, undo
                            f"{holder.owner if holder else 'another container'}") from None
         raise CniError(NO_ADDRESS, f'failed to lease an address in "{ipam.range_start}-{ipam.range_end}": '
                        "every address is leased", "DEL a container of this network, or widen the range") from exc
-    undo.push(f"release {address}", lambda: pool.release(inv.owner))
+    if not held:
+        undo.push(f"release {address}", lambda: pool.release(inv.owner))
     return Addressing([(ipam.prefixed(address), ipam.gateway)], conf.routes(), dict(conf.dns))
 
 

@@ -55,7 +55,7 @@ def main() -> int:
         import json
 
         _write(json.dumps(error.as_dict(cni_version), indent=2))
-        return 1
+        return error.exit_status
 
 
 def _read_config() -> dict:  # type: ignore[type-arg]

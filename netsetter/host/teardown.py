@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from backends.base import marker
 from nskit import netns as netns_entry
 
 from ..config import NetConfig
@@ -50,18 +51,19 @@ class Teardown:
 
 def down(target: str, config: NetConfig, backend: "Backend", *, bridge: bool = False) -> Teardown:
     check_privileges()
-    pid = parse_pid(target) if target.isdigit() else None
+    pid = parse_pid(target) if target.isascii() and target.isdigit() else None
     out = Teardown(target)
     with host_lock():
         record = records.find(pid=pid) if pid is not None else records.find(ifname=target)
         if record is not None:
             config = NetConfig.build(**record.config)
             pid = record.pid
-            _delete_host_end(backend, config.veth_host, record.host_veth_index, out)
+            _delete_host_end(backend, config.veth_host, record, out)
         elif pid is not None:
             _delete_proven_pair(backend, config, pid, out)
-        if pid is not None and os.path.islink(netns_entry.entry_path(str(pid))):
-            out.actions.append(netns_entry.hide(pid))
+        if pid is not None and os.path.lexists(netns_entry.entry_path(str(pid))):
+            hidden = netns_entry.hide(pid)
+            (out.actions if hidden.startswith("removed") else out.notes).append(hidden)
         if record is not None:
             owner = pid_owner(record.pid, record.netns_inode)
             out.actions += nat.release(owner)
@@ -74,13 +76,22 @@ def down(target: str, config: NetConfig, backend: "Backend", *, bridge: bool = F
     return out
 
 
-def _delete_host_end(backend: "Backend", name: str, index: int, out: Teardown) -> None:
+def _delete_host_end(backend: "Backend", name: str, record: records.Record, out: Teardown) -> None:
+    """The host end the record names: the very link (same ifindex); for a run that was killed
+    before it learnt the ifindex, the link whose marker names the container (or, unmarked, the
+    veth its pending record says it was making)."""
     link = backend.link_get(name)
     if link is None:
         return
-    if link.index != index:
-        out.notes.append(f"left {name} alone: it is another link of that name (ifindex {link.index}, "
-                           f"not {index})")
+    index = record.host_veth_index
+    mine = marker(pid_owner(record.pid, record.netns_inode))
+    if index:
+        ours = link.index == index
+    else:
+        ours = link.kind == "veth" and (link.alias == mine or (record.pending and not link.alias))
+    if not ours:
+        why = f"ifindex {link.index}, not {index}" if index else f"marked {link.alias!r}, not {mine!r}"
+        out.notes.append(f"left {name} alone: it is another link of that name ({why})")
         return
     _link_del(backend, name, out)
 
