@@ -12,8 +12,6 @@ the caller can show and test exactly what happened.
 
 from __future__ import annotations
 
-import errno as errnos
-import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -34,6 +32,16 @@ class Link:
     addrs: tuple[IPv4Interface, ...] = ()
     index: int = 0
     peer_index: int | None = None  # IFLA_LINK: a veth's peer, in whichever netns it is
+    alias: str = ""  # IFLA_IFALIAS: netsetter's marker of who made the link (see MARKER)
+
+
+# The interface alias (IFLA_IFALIAS, `ip link set X alias TEXT`) of every link netsetter or
+# its CNI plugin makes: MARKER + the owner ("pid:<pid>:<netns inode>", "cni:<id>:<ifname>").
+MARKER = "ns-proc:"
+
+
+def marker(owner: str) -> str:
+    return f"{MARKER}{owner}"
 
 
 @dataclass(frozen=True)
@@ -54,24 +62,6 @@ class Command:
         return {"cmd": self.text, "change": self.change}
 
 
-_STRERRORS = {os.strerror(n): n for n in (errnos.EEXIST, errnos.ENODEV, errnos.ENOENT, errnos.EPERM,
-                                          errnos.EINVAL, errnos.EBUSY, errnos.ESRCH, errnos.ENETUNREACH,
-                                          errnos.EADDRNOTAVAIL, errnos.ENOTSUP)}
-
-
-_STRERRORS.update({"Cannot find device": errnos.ENODEV, "does not exist": errnos.ENODEV})
-# Where the kernel explains an error (extended ACK), `ip` prints only the explanation.
-_STRERRORS.update({"Address already assigned": errnos.EEXIST, "Address not found": errnos.EADDRNOTAVAIL,
-                   "same name exists in the target netns": errnos.EEXIST,
-                   "mtu less than device minimum": errnos.EINVAL, "mtu greater than device maximum": errnos.EINVAL})
-
-
-def errno_of(message: str) -> int | None:
-    """The errno that `ip`'s message stands for, if it names one."""
-    for text, number in _STRERRORS.items():
-        if text in message:
-            return number
-    return None
 
 
 @dataclass
@@ -116,6 +106,12 @@ class Backend(ABC):
 
     @abstractmethod
     def link_set_master(self, name: str, master: str) -> None: ...
+
+    @abstractmethod
+    def link_set_alias(self, name: str, alias: str, netns: str | None = None) -> None:
+        """Set the interface alias (IFLA_IFALIAS, `ip link set dev NAME alias TEXT`): netsetter's
+        marker of who made the link. The kernel ignores IFLA_IFALIAS in RTM_NEWLINK, so it
+        is set by a request of its own, right after the link is made."""
 
     @abstractmethod
     def link_set_netns(self, name: str, pid: int) -> None: ...

@@ -115,7 +115,7 @@ class NetlinkBackend(Backend):
         return Link(name=name, kind=info.get_attr("IFLA_INFO_KIND") if info else None,
                     up=bool(msg["flags"] & IFF_UP), master=master_name,
                     mac=msg.get_attr("IFLA_ADDRESS") or "", addrs=addrs, index=int(found[0]),
-                    peer_index=msg.get_attr("IFLA_LINK"))
+                    peer_index=msg.get_attr("IFLA_LINK"), alias=msg.get_attr("IFLA_IFALIAS") or "")
 
     def bridge_ports(self, bridge: str) -> list[str]:
         ipr = self._ipr(None)
@@ -162,6 +162,9 @@ class NetlinkBackend(Backend):
     def link_set_master(self, name: str, master: str) -> None:
         master_index = self._index(f"attach link to {master}", master, None)
         self._set(f"attach link to {master}", name, None, f"master {master}", master=master_index)
+
+    def link_set_alias(self, name: str, alias: str, netns: str | None = None) -> None:
+        self._set("set alias of", name, netns, f"alias {alias}", ifalias=alias)
 
     def link_set_netns(self, name: str, pid: int) -> None:
         self._set(f"move link into the netns of pid {pid}", name, None, f"netns pid {pid}", net_ns_pid=pid)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from nskit.errors import ExitStatus, NsError, Terminated
+from nskit.errors import ExitStatus, NsError, Terminated, raise_on_sigterm
 
 from .config import DEFAULTS
 
@@ -32,7 +31,7 @@ brings it and lo up, and adds a default route via 10.10.10.100.
 
 app = typer.Typer(help=HELP, add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
-COMMANDS = ("up", "down", "ls", "compare")
+COMMANDS = ("up", "down", "ls", "gc", "compare")
 
 
 def _opt(key: str, help_: str, metavar: str) -> Any:
@@ -163,6 +162,28 @@ def _ls(as_json: bool) -> int:
     return ExitStatus.OK
 
 
+@app.command("gc", help="Remove the state netsetter kept for namespaces and processes that are gone: "
+                        "folders of namespaces that no longer exist, records, leases and NAT rules of "
+                        "processes that exited, /var/run/netns entries it made that lead nowhere. "
+                        "Says what it removed.")
+def gc_cmd(as_json: AsJson = False, debug: Debug = False) -> None:
+    raise typer.Exit(_guard(debug, lambda: _gc(as_json)))
+
+
+def _gc(as_json: bool) -> int:
+    from .host.gc import gc
+    from .target import check_privileges
+
+    check_privileges()
+    removed = gc()
+    if as_json:
+        print_json({"removed": removed})
+        return ExitStatus.OK
+    for line in removed or ["nothing to remove"]:
+        print(f"netsetter gc: {line}")
+    return ExitStatus.OK
+
+
 @app.command("compare", help="Run the original script and the port in throwaway sandboxes and compare the "
                              "state after every command, side by side.")
 def compare_cmd(
@@ -209,7 +230,7 @@ def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[st
              time_limit: float) -> int:
     from backends import NAMES, resolve
 
-    from .compare import compare
+    from .compare.comparison import compare
     from .compare import report
     from .config import NetConfig
     from nskit.errors import UsageError
@@ -221,7 +242,7 @@ def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[st
         raise UsageError("script", "", "give the original script with --script PATH or $NETSETTER_SCRIPT")
     backends = list(NAMES) if backend == "all" else [resolve(backend)]
     check_privileges()
-    signal.signal(signal.SIGTERM, _interrupt)
+    raise_on_sigterm()
     comparison = compare(path.resolve(), backends, config, time_limit=time_limit)
     if as_json:
         print_json(comparison.as_dict())
@@ -234,17 +255,13 @@ def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[st
     return ExitStatus.OK if comparison.same else ExitStatus.FAILURE
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C, so that whatever was made is removed on the way out."""
-    raise Terminated
-
-
 def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str], as_json: bool,
            debug: bool, masquerade: bool = False, publish: list[str] | None = None) -> int:
     from backends import open_backend, resolve
 
     from .config import NetConfig
     from .engine import plan, setup
+    from .errors import StepFailed
     from .host.nat import PortMap
     from .report import PlainReporter, RichReporter
 
@@ -261,13 +278,13 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
             reporter = RichReporter(Console())
         else:
             reporter = PlainReporter(sys.stdout)
-        signal.signal(signal.SIGTERM, _interrupt)  # roll back, then exit 143
+        raise_on_sigterm()  # roll back, then exit 143
         with open_backend(name) as chosen:
             result = setup(pid, config, chosen, reporter=reporter, masquerade=masquerade, publish=ports)
     except NsError as exc:
         if debug:
             raise
-        result = getattr(exc, "result", None)
+        result = exc.result if isinstance(exc, StepFailed) else None
         if as_json:
             if result is None:
                 # Refused before any step: show the plan that did not run.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field, fields, replace
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from nskit.errors import UsageError
 from nskit.names import check_ifname, check_mac
@@ -85,7 +85,7 @@ class NetConfig:
                     raise UsageError(what, name, f"is also the {other_what}; each link needs its own name")
         bridge_net = self.bridge_addr.network
         for what, iface in (("bridge address", self.bridge_addr), ("container address", self.container_addr)):
-            if iface.network.prefixlen < 31 and iface.ip in (iface.network.network_address,
+            if iface.ip in (iface.network.network_address,
                                                             iface.network.broadcast_address):
                 raise UsageError(what, iface, f"is the network or broadcast address of {iface.network}")
         if self.container_addr.ip not in bridge_net:
@@ -100,6 +100,10 @@ class NetConfig:
         if self.container_addr.ip == self.gateway:
             raise UsageError("container address", self.container_addr,
                              "equals the gateway; the container needs an address of its own")
+        if self.gateway in (self.container_addr.network.network_address,
+                            self.container_addr.network.broadcast_address):
+            raise UsageError("gateway", self.gateway, f"is the network or broadcast address of "
+                                                      f"{self.container_addr.network}, not a host's")
         if self.gateway not in self.container_addr.network:
             raise UsageError("gateway", self.gateway,
                              f"is outside the container's subnet {self.container_addr.network}, "
@@ -142,18 +146,40 @@ def parse_interface(what: str, value: object) -> IPv4Interface:
     if "/" not in text:
         raise UsageError(what, value, "needs a prefix length, as in 10.10.10.101/24")
     addr, _, prefix = text.partition("/")
-    if not prefix.isdigit() or not 0 <= int(prefix) <= 32:
+    if not (prefix.isascii() and prefix.isdigit()) or not 0 <= int(prefix) <= 32:
         raise UsageError(what, value, "has a prefix length outside 0-32")
+    if int(prefix) in (0, 31, 32):
+        raise UsageError(what, value, f"has prefix length /{int(prefix)}; a bridge's subnet needs room for "
+                                      "a network address, a broadcast address and hosts (/1 to /30)")
     try:
-        return IPv4Interface(f"{IPv4Address(addr)}/{int(prefix)}")
+        iface = IPv4Interface(f"{IPv4Address(addr)}/{int(prefix)}")
     except ValueError as exc:
         raise UsageError(what, value, f"is not an IPv4 address ({exc})") from None
+    check_unicast(what, value, iface.ip)
+    return iface
+
+
+# Addresses no container or gateway may have, and why (checked before any change).
+SPECIAL = (
+    (IPv4Network("0.0.0.0/8"), "is in 0.0.0.0/8, which means \"this network\" and is never a host's"),
+    (IPv4Network("127.0.0.0/8"), "is a loopback address (127.0.0.0/8): it never leaves a host"),
+    (IPv4Network("224.0.0.0/4"), "is a multicast address (224.0.0.0/4), not a host's"),
+    (IPv4Network("240.0.0.0/4"), "is a class E address (240.0.0.0/4): reserved, Linux does not route it"),
+)
+
+
+def check_unicast(what: str, value: object, ip: IPv4Address) -> None:
+    for network, reason in SPECIAL:
+        if ip in network:
+            raise UsageError(what, value, reason)
 
 
 def parse_address(what: str, value: object) -> IPv4Address:
     text = str(value).strip()
     _ip_family_check(what, text)
     try:
-        return IPv4Address(text)
+        ip = IPv4Address(text)
     except ValueError as exc:
         raise UsageError(what, value, f"is not an IPv4 address ({exc})") from None
+    check_unicast(what, value, ip)
+    return ip

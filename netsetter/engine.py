@@ -15,18 +15,19 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import time
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from nskit.errors import NsError, OpError, Terminated
+from nskit.undo import UndoStack
 
+from . import faults
 from .config import AUTO, NetConfig
 from .errors import PreflightError, StepFailed
 from .host import allocate, records
 from .host.lock import host_lock
-from .host.state_dir import host_netns_inode
+from .host.state_dir import host_cookie
 from .result import Result, StepResult
 from .steps import Context, Skip, Step, steps_for
 from .target import Target, check_privileges, resolve_target
@@ -35,6 +36,11 @@ if TYPE_CHECKING:
     from backends.base import Backend
 
     from .host.nat import PortMap
+
+
+# Steps after which the pending record is written again: what they made (the bridge, the
+# host veth's ifindex) must be known to a re-run or a `down` should the run be killed next.
+RECORDED = ("bridge-add", "veth-add")
 
 
 class Reporter(Protocol):
@@ -71,42 +77,56 @@ def setup(pid: object, config: NetConfig, backend: "Backend", *, reporter: Repor
     check_privileges()
     target = resolve_target(pid)
     with host_lock() as locked_at:
-        config, configured = _configured_before(target, config)
+        config, before = _configured_before(target, config)
+        configured = before is not None
         if not configured:
             config = allocate.resolve(config, target, backend)
         ctx, result = plan(target.pid, config, backend.name, masquerade=masquerade, publish=publish)
         result.locked_at = locked_at
         ctx.configured = configured
         ctx.owner = allocate.owner_of(target)
+        # Written before the first step: a run killed at any point leaves the names of what
+        # it was making, so that the next run for this pid recovers them and `down` removes them.
+        record = before or records.Record(
+            pid=target.pid, netns_inode=target.netns_inode, host_netns=host_cookie(),
+            config=config.as_dict(), host_veth_index=0, bridge_created=False, pending=True)
+        ctx.pending = record.pending
+        ctx.host_veth_index = record.host_veth_index
         try:
-            _run_steps(ctx, result, backend, target, reporter or _Silent())
+            if not configured:
+                records.save(record)
+            _run_steps(ctx, result, backend, target, reporter or _Silent(),
+                       progress=lambda: records.save(record.but(
+                           host_veth_index=ctx.host_veth_index,
+                           bridge_created=record.bridge_created or "bridge-add" in ctx.made)))
         except BaseException:
             if not configured:
                 allocate.release(config, target)
+                records.remove(record)
             raise
-        records.save(records.Record(
-            pid=target.pid, netns_inode=target.netns_inode, host_netns_inode=host_netns_inode(),
-            config=config.as_dict(), host_veth_index=_index_of(backend, config.veth_host),
-            bridge_created="bridge-add" in ctx.made))
+        records.save(record.but(
+            config=config.as_dict(), host_veth_index=ctx.host_veth_index or _index_of(backend, config.veth_host),
+            bridge_created=record.bridge_created or "bridge-add" in ctx.made, pending=False))
         result.unlocked_at = time.time()
     return result
 
 
-def _configured_before(target: Target, config: NetConfig) -> tuple[NetConfig, bool]:
-    """The recorded configuration, when netsetter configured this container before as asked now."""
+def _configured_before(target: Target, config: NetConfig) -> tuple[NetConfig, "records.Record | None"]:
+    """The recorded configuration, when netsetter configured this container before as asked now
+    (or began to: a pending record, left by a run that was killed)."""
     record = records.find(pid=target.pid)
     if record is None:
-        return config, False
+        return config, None
     if not record.alive():  # the pid was reused: that record is of a container long gone
         records.remove(record)
-        return config, False
+        return config, None
     asked = config.as_dict()
     changed = ", ".join(f"{k} {record.config[k]} (asked {v})" for k, v in asked.items()
                         if v != AUTO and record.config.get(k) != v)
     if changed:
         raise PreflightError(f"pid {target.pid} is already configured with other values: {changed}; "
                              f"tear it down first with `netsetter down {target.pid}`")
-    return NetConfig.build(**record.config), True
+    return NetConfig.build(**record.config), record
 
 
 def _index_of(backend: "Backend", name: str) -> int:
@@ -119,25 +139,29 @@ def _index_of(backend: "Backend", name: str) -> int:
         return link.index if link else 0
 
 
-def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target, notify: Reporter) -> None:
-    done: list[tuple[Step, StepResult]] = []
+def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target, notify: Reporter,
+               progress: "Callable[[], None]" = lambda: None) -> None:
+    undo = UndoStack()
     started = time.perf_counter()
     notify.start(result)
     try:
         for step, record in zip(steps_for(ctx), result.steps):
             record.status = "running"
             notify(record)
-            _test_hook(step.name)
+            faults.ENGINE(step.name)
             _run(step, record, backend, ctx)
             notify(record)
             if record.status == "ok":
                 ctx.made.add(step.name)
-                done.append((step, record))
+                if step.undo is not None:
+                    undo.push(step.name, _undoer(step, record, backend, ctx, notify))
+                if step.name in RECORDED:
+                    progress()
     except (NsError, OSError, KeyboardInterrupt, Terminated) as exc:
         record.status = "failed"
         record.detail = str(exc) or type(exc).__name__
         notify(record)
-        undo_errors = rollback(done, backend, ctx, notify)
+        undo_errors = undo.unwind()
         result.outcome, result.ms = "failed", _ms(started)
         if not isinstance(exc, (NsError, OSError)):
             result.error = f"interrupted at step {step.name!r}; the steps before it were undone"
@@ -166,38 +190,23 @@ def _run(step: Step, record: StepResult, backend: "Backend", ctx: Context) -> No
     record.detail = str(detail)
 
 
-def rollback(done: list[tuple[Step, StepResult]], backend: "Backend", ctx: Context,
-             notify: Reporter) -> list[str]:
-    """Undo the steps that changed something, newest first; return undo failures."""
-    errors: list[str] = []
-    for step, record in reversed(done):
-        if step.undo is None:
-            continue
+def _undoer(step: Step, record: StepResult, backend: "Backend", ctx: Context,
+            notify: Reporter) -> Callable[[], None]:
+    """The undo of a step that changed something, for the run's :class:`UndoStack`: what it
+    did (or that it failed) goes in the step's record and to the reporter."""
+    assert step.undo is not None
+    action = step.undo
+
+    def undo() -> None:
         try:
-            record.undo = str(step.undo(backend, ctx))
-        except (NsError, OSError) as exc:
+            record.undo = str(action(backend, ctx))
+        except Exception as exc:
             record.undo = f"failed: {exc}"
-            errors.append(f"{step.name}: {exc}")
-        notify(record)
-    return errors
+            raise
+        finally:
+            notify(record)
 
-
-def _test_hook(step: str) -> None:
-    """Fault injection for the test suite, driven by two environment variables.
-
-    NETSETTER_TEST_FAIL_AT=STEP makes STEP fail before it acts;
-    NETSETTER_TEST_PAUSE_AT=STEP:FIFO writes "paused STEP" to FIFO, then waits
-    for a line from it, so a test can act (kill the target, send a signal) mid-run.
-    """
-    if os.environ.get("NETSETTER_TEST_FAIL_AT") == step:
-        raise OpError("run step", step, "failure injected by NETSETTER_TEST_FAIL_AT")
-    pause = os.environ.get("NETSETTER_TEST_PAUSE_AT", "")
-    if pause.partition(":")[0] == step:
-        fifo = pause.partition(":")[2]
-        with open(fifo, "w") as out:
-            out.write(f"paused {step}\n")
-        with open(fifo) as back:
-            back.readline()
+    return undo
 
 
 def _ms(started: float) -> float:

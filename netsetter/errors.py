@@ -25,6 +25,12 @@ class PreflightError(NetsetterError):
     """The host or the target process is not fit for a run. Nothing changed."""
 
 
+class TargetRefused(NetsetterError):
+    """The target must never be configured (the machine's own netns): a usage error. Nothing changed."""
+
+    exit_status = ExitStatus.USAGE
+
+
 class StepFailed(NetsetterError):
     """A step failed; the steps before it were undone (see ``undo_errors``).
 

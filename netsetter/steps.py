@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from nskit.errors import OpError
+from nskit.netns import foreign_entry
 
 from .config import NetConfig
+
+from backends.base import marker
 
 if TYPE_CHECKING:
     from backends.base import Backend, Link
@@ -38,6 +41,14 @@ class Context:
     masquerade: bool = False  # beyond the script: NAT to the world past the bridge
     publish: tuple["PortMap", ...] = ()  # beyond the script: host ports forwarded to the container
     owner: str = ""  # who holds the lease and the NAT rules (see ipam.pid_owner)
+    pending: bool = False  # a re-run after a run that was killed: its record was pending
+    host_veth_index: int = 0  # the host veth this run made or recovered: rollback deletes that very link
+    bridge_index: int = 0  # the bridge this run made
+
+    @property
+    def marker(self) -> str:
+        """The interface alias of the links this run makes: who made them."""
+        return marker(self.owner)
 
     @property
     def netns(self) -> str:
@@ -91,7 +102,7 @@ def gone_is_fine(undo: Callable[[], None], what: str) -> str:
     try:
         undo()
     except OpError as exc:
-        if exc.errno in (errno.ENODEV, errno.EADDRNOTAVAIL, errno.ENOENT):
+        if exc.gone:
             return f"{what}: already gone"
         raise
     return what
@@ -114,12 +125,30 @@ def check_old_bridge(b: "Backend", ctx: Context) -> str:
 def add_bridge(b: "Backend", ctx: Context) -> str:
     if ctx.bridge_found:
         return Skip(f"reused existing bridge {ctx.config.bridge} (MAC {ctx.bridge_found.mac})")
-    b.bridge_add(ctx.config.bridge, ctx.config.bridge_mac)
-    return f"added bridge {ctx.config.bridge}"
+    name = ctx.config.bridge
+    b.bridge_add(name, ctx.config.bridge_mac)
+    ctx.bridge_index = _index(b, name)
+    b.link_set_alias(name, ctx.marker)
+    return f"added bridge {name}"
+
+
+def _index(b: "Backend", name: str) -> int:
+    link = b.link_get(name)
+    return link.index if link else 0
+
+
+def _still_ours(b: "Backend", name: str, index: int) -> bool:
+    """Is the link of that name the very one this run made (same ifindex)? A rename or a
+    later link of the same name is never deleted by a rollback."""
+    link = b.link_get(name)
+    return link is not None and (index == 0 or link.index == index)
 
 
 def del_bridge(b: "Backend", ctx: Context) -> str:
-    return gone_is_fine(lambda: b.link_del(ctx.config.bridge), f"deleted bridge {ctx.config.bridge}")
+    name = ctx.config.bridge
+    if not _still_ours(b, name, ctx.bridge_index):
+        return f"{name}: already gone, or another link of that name now: left alone"
+    return gone_is_fine(lambda: b.link_del(name), f"deleted bridge {name}")
 
 
 def add_bridge_addr(b: "Backend", ctx: Context) -> str:
@@ -155,8 +184,11 @@ def bridge_down(b: "Backend", ctx: Context) -> str:
 def add_veth(b: "Backend", ctx: Context) -> str:
     c = ctx.config
     host = b.link_get(c.veth_host) if ctx.configured else None
-    if host is not None and host.kind == "veth":
-        return Skip(f"{c.veth_host} is already there")
+    if host is not None and host.kind == "veth" and _made_by(ctx, host):
+        ctx.host_veth_index = host.index
+        if host.alias != ctx.marker:  # made by a run killed before it could say so
+            b.link_set_alias(c.veth_host, ctx.marker)
+        return Skip(f"{c.veth_host} is already there (made for pid {ctx.pid})")
     try:
         b.veth_add(c.veth_host, c.veth_container)
     except OpError as exc:
@@ -165,12 +197,25 @@ def add_veth(b: "Backend", ctx: Context) -> str:
         taken = next((n for n in (c.veth_host, c.veth_container) if b.link_get(n)), exc.obj)
         raise OpError("add veth pair", taken, "a link of that name already exists on the host; give "
                       "this container other names with --veth-host/--veth-container") from None
+    ctx.host_veth_index = _index(b, c.veth_host)
+    b.link_set_alias(c.veth_host, ctx.marker)
     return f"added {c.veth_host} <-> {c.veth_container}"
+
+
+def _made_by(ctx: Context, link: "Link") -> bool:
+    """Is this host veth the one netsetter made for this container? Its ifindex is in the
+    record, or its marker names the container; without a marker, only a killed run's
+    pending record (it names the link it was making) vouches for it."""
+    if ctx.host_veth_index and link.index == ctx.host_veth_index:
+        return True
+    return link.alias == ctx.marker or (ctx.pending and not link.alias)
 
 
 def del_veth(b: "Backend", ctx: Context) -> str:
     # Deleting one end deletes its peer too, in whichever netns it is.
     c = ctx.config
+    if not _still_ours(b, c.veth_host, ctx.host_veth_index):
+        return f"{c.veth_host}: already gone, or another link of that name now: left alone"
     return gone_is_fine(lambda: b.link_del(c.veth_host),
                         f"deleted {c.veth_host} and its peer {c.veth_container}")
 
@@ -195,6 +240,12 @@ def veth_into_netns(b: "Backend", ctx: Context) -> str:
     name = ctx.config.veth_container
     if already(ctx, lambda: b.link_get(name) is None):
         return Skip(f"{name} is already in the netns of pid {ctx.pid}")
+    # `ip link set X netns PID` opens /var/run/netns/PID first, if there is one: checked
+    # again here, just before, that no one else's entry would steer it (see nskit.netns).
+    other = foreign_entry(ctx.pid)
+    if other is not None:
+        raise OpError(f"move link into the netns of pid {ctx.pid}", name, f"{other}; netsetter does not "
+                      "follow or touch it: remove it if it is stale, or let its owner do so")
     b.link_set_netns(name, ctx.pid)
     return f"{name} is in the netns of pid {ctx.pid}"
 

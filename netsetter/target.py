@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass
 
 from nskit.errors import UsageError
-from nskit.netns import is_own_netns, pid_netns
+from nskit.netns import foreign_entry, is_initial_netns, is_own_netns, pid_netns
 
-from .errors import PreflightError
+from .errors import PreflightError, TargetRefused
 
 CAP_NET_ADMIN = 12
 CAP_SYS_ADMIN = 21  # setns() into the container's netns, as `ip netns exec` does
@@ -35,8 +35,10 @@ class Target:
 
 def parse_pid(value: object) -> int:
     text = str(value).strip()
-    if not text.lstrip("-").isdigit():
-        raise UsageError("pid", value, "is not a number")
+    digits = text[1:] if text.startswith("-") else text
+    # ASCII digits only: str.isdigit() and int() also take "²" and Arabic-Indic digits.
+    if not digits or not (digits.isascii() and digits.isdigit()):
+        raise UsageError("pid", value, "is not a number (ASCII digits 0-9)")
     pid = int(text)
     if pid <= 0:
         raise UsageError("pid", value, "must be a positive process id")
@@ -52,13 +54,28 @@ def resolve_target(value: object) -> Target:
     except FileNotFoundError:
         raise PreflightError(f"no process with pid {pid}: {path} does not exist") from None
     except PermissionError:
-        raise PreflightError(f"cannot read {path}: permission denied (run as root)") from None
+        if pid == 1:
+            raise TargetRefused("pid 1 is the machine's init, in the machine's initial network namespace: "
+                                "netsetter never configures it; give the pid of a process in its own "
+                                "network namespace (for example one started with `unshare --net`)") from None
+        hint = "run as root" if os.geteuid() != 0 else "the kernel refuses ptrace-level access to that process"
+        raise PreflightError(f"cannot read {path}: permission denied ({hint})") from None
+    if is_initial_netns(theirs):
+        raise TargetRefused(
+            f"pid {pid} lives in the machine's initial network namespace (PID 1's, net:[{theirs.st_ino}]): "
+            f"netsetter never configures it, from wherever it runs; give the pid of a process in its "
+            f"own network namespace (for example one started with `unshare --net`)")
     if is_own_netns(theirs):
         who = "is netsetter itself" if pid == os.getpid() else "shares netsetter's network namespace"
         raise PreflightError(
             f"pid {pid} {who} (net:[{theirs.st_ino}]): configuring it would put a default route "
             f"on this host; give the pid of a process in its own network namespace "
             f"(for example one started with `unshare --net`)")
+    other = foreign_entry(pid)
+    if other is not None:
+        raise PreflightError(f"cannot reach the netns of pid {pid} by its name: {other}, and `ip` would "
+                             "follow it into that namespace; netsetter leaves it alone: remove it if it "
+                             "is stale, or let its owner do so")
     return Target(pid=pid, netns_inode=theirs.st_ino)
 
 

@@ -30,13 +30,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address, ip_network
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from nskit.errors import UsageError
 from nskit.names import check_ifname
 
 from . import version
 from .errors import INVALID_CONFIG, INVALID_ENVIRONMENT, UNSUPPORTED_FIELD, CniError
+
+if TYPE_CHECKING:
+    from netsetter.host.ipam import Pool
 
 DEFAULT_BRIDGE = "cni0"  # the bridge plugin's default
 OWN_IPAM = "netsetter"  # the built-in allocator; any other ipam.type is a plugin in CNI_PATH
@@ -63,6 +66,12 @@ class Ipam:
 
     def prefixed(self, address: IPv4Address) -> IPv4Interface:
         return IPv4Interface(f"{address}/{self.subnet.prefixlen}")
+
+    def pool(self, bridge: str) -> "Pool":
+        """netsetter's lease pool for this range on bridge (imported here: VERSION stays cheap)."""
+        from netsetter.host.ipam import Pool
+
+        return Pool.for_range(bridge, self.subnet, self.gateway, self.range_start, self.range_end)
 
 
 @dataclass(frozen=True)

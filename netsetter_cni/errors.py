@@ -38,8 +38,11 @@ class CniError(Exception):
     """A failed command, as the spec's error result. Raised by the domain code,
     printed by :mod:`netsetter_cni.main`."""
 
-    def __init__(self, code: int, msg: str, details: str = "") -> None:
+    exit_status = 1  # the spec: any non-zero status; 2 for a target that must never be configured
+
+    def __init__(self, code: int, msg: str, details: str = "", *, exit_status: int = 1) -> None:
         self.code, self.msg, self.details = code, msg, details
+        self.exit_status = exit_status
         super().__init__(msg)
 
     def add_details(self, text: str) -> None:

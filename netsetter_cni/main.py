@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import sys
 
+from nskit.errors import ExitStatus, Terminated, raise_on_sigterm
+
 from . import args, version
 from .errors import DECODE_FAILURE, INTERNAL, IO_FAILURE, CniError, as_cni_error
 
@@ -33,7 +35,7 @@ def main() -> int:
         if raw.get("cniVersion") in version.SUPPORTED:
             cni_version = raw["cniVersion"]  # errors from here on in the configuration's version
         invocation = args.parse(env, command)
-        _stop_on_sigterm()
+        raise_on_sigterm()  # ADD's undo runs on the way out
         from .commands import run
 
         output = run(invocation, raw)
@@ -43,9 +45,9 @@ def main() -> int:
             _write(json.dumps(output, indent=2))
         return 0
     except KeyboardInterrupt:
-        return 130  # what ADD had made was undone on the way out
-    except _Terminated:
-        return 143
+        return ExitStatus.INTERRUPTED  # what ADD had made was undone on the way out
+    except Terminated:
+        return ExitStatus.TERMINATED
     except Exception as exc:  # every failure is a result on stdout, never a bare traceback
         error = as_cni_error(exc)
         if error.code == INTERNAL:
@@ -55,7 +57,7 @@ def main() -> int:
         import json
 
         _write(json.dumps(error.as_dict(cni_version), indent=2))
-        return 1
+        return error.exit_status
 
 
 def _read_config() -> dict:  # type: ignore[type-arg]
@@ -76,19 +78,6 @@ def _read_config() -> dict:  # type: ignore[type-arg]
         raise CniError(DECODE_FAILURE, "failed to decode the network configuration: "
                        f"expected a JSON object, got {type(raw).__name__}")
     return raw
-
-
-class _Terminated(BaseException):
-    """SIGTERM, raised where the command is, so that ADD's rollback runs on the way out."""
-
-
-def _stop_on_sigterm() -> None:
-    import signal
-
-    def stop(signum: int, frame: object) -> None:
-        raise _Terminated
-
-    signal.signal(signal.SIGTERM, stop)
 
 
 def _write(text: str) -> None:

@@ -21,7 +21,7 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
-from nskit.netns import NETNS_RUN_DIR, entry_path, is_own_netns, ns_type, same_netns
+from nskit.netns import INITIAL_NETNS, NETNS_RUN_DIR, entry_path, is_initial_netns, is_own_netns, ns_type, same_netns
 from nskit.syscalls import CLONE_NEWNET
 
 from .errors import INVALID_ENVIRONMENT, IO_FAILURE, UNKNOWN_CONTAINER, CniError
@@ -34,6 +34,10 @@ def state(path: str) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return "missing"
+    except PermissionError:
+        if os.path.normpath(path) == INITIAL_NETNS:  # an init the kernel keeps out of reach, even of root
+            raise _initial(path) from None
+        raise CniError(IO_FAILURE, f'failed to open netns "{path}": permission denied') from None
     except OSError as exc:
         raise CniError(IO_FAILURE, f'failed to open netns "{path}": {exc.strerror}') from None
     try:
@@ -42,12 +46,20 @@ def state(path: str) -> str:
             return "missing"
         if kind != CLONE_NEWNET:
             raise CniError(INVALID_ENVIRONMENT, f"invalid CNI_NETNS {path!r}: a namespace, but not a network one")
+        if is_initial_netns(os.fstat(fd)):
+            raise _initial(path)
         if is_own_netns(os.fstat(fd)):
             raise CniError(INVALID_ENVIRONMENT, f"invalid CNI_NETNS {path!r}: it is the plugin's own network "
                            "namespace, the host's; a container needs a netns of its own")
         return "netns"
     finally:
         os.close(fd)
+
+
+def _initial(path: str) -> CniError:
+    return CniError(INVALID_ENVIRONMENT, f"invalid CNI_NETNS {path!r}: it is the machine's initial network "
+                    "namespace (PID 1's); the plugin never configures it, from wherever it runs",
+                    "give the container's own network namespace", exit_status=2)
 
 
 def require(path: str) -> None:

@@ -11,6 +11,15 @@ from .errors import UsageError
 
 # The kernel's IFNAMSIZ is 16 bytes including the terminating NUL.
 IFNAMSIZ = 16
+# Names the kernel or `ip` give a meaning of their own: the kernel cannot register a
+# link whose name clashes with /proc/sys/net/ipv4/conf/{all,default}, and `ip` reads
+# `dev all` as every link.
+RESERVED = {
+    "all": "is reserved: /proc/sys/net/*/conf/all configures every link, so the kernel refuses "
+           "a link of that name, and `ip` reads it as every link",
+    "default": "is reserved: /proc/sys/net/*/conf/default holds the settings new links start with, "
+               "so the kernel refuses a link of that name",
+}
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
@@ -23,7 +32,13 @@ def check_ifname(what: str, name: object) -> str:
     if size >= IFNAMSIZ:
         raise UsageError(what, name, f"is {size} bytes long; the kernel allows at most {IFNAMSIZ - 1}")
     if name in (".", ".."):
-        raise UsageError(what, name, "is not allowed as a link name")
+        raise UsageError(what, name, "is a directory name under /sys/class/net; the kernel refuses it "
+                                     "as a link name")
+    if name in RESERVED:
+        raise UsageError(what, name, RESERVED[name])
+    if "%" in name:
+        raise UsageError(what, name, "contains a '%', which the kernel expands into a number "
+                                     "(vh%d becomes vh0); give the exact name")
     for char, label in (("/", "a '/'"), (":", "a ':'")):
         if char in name:
             raise UsageError(what, name, f"contains {label}, which link names cannot have")

@@ -26,7 +26,7 @@ import pytest
 from backends import NAMES
 from backends.base import Link, Route
 from nskit.errors import OpError
-from netsetter.sandbox import Container
+from netsetter.compare.sandbox import Container
 
 from .backend_worker import read_frame, write_frame
 from .sandbox import ROOT, Sandbox
@@ -231,6 +231,19 @@ def test_promisc(b: Remote, box: Sandbox, ct: Netns) -> None:
     b.link_set_promisc("lo", True, ct.name)
     assert "PROMISC" in kernel_links(ct=ct)["lo"]["flags"]
     raises(errno.ENODEV, b.link_set_promisc, "h16none", True)
+
+
+def test_alias_is_set_and_read_back(b: Remote, box: Sandbox, ct: Netns) -> None:
+    container_end(b, ct)
+    b.bridge_add("h16br", MAC)
+    assert b.link_get("h16br").alias == ""
+    b.link_set_alias("h16br", "ns-proc:pid:1:2")
+    b.link_set_alias("h16b", "ns-proc:cni:ctr:eth0", ct.name)
+    assert kernel_links(box)["h16br"]["ifalias"] == "ns-proc:pid:1:2"
+    assert kernel_links(ct=ct)["h16b"]["ifalias"] == "ns-proc:cni:ctr:eth0"
+    assert b.link_get("h16br").alias == "ns-proc:pid:1:2"
+    assert b.link_get("h16b", ct.name).alias == "ns-proc:cni:ctr:eth0"
+    raises(errno.ENODEV, b.link_set_alias, "h16none", "x")
 
 
 def test_mtu(b: Remote, box: Sandbox, ct: Netns) -> None:

@@ -40,6 +40,7 @@ from typing import Callable, Iterator
 import pytest
 
 from netsetter.host import state_dir
+from nskit.netns import cookie as netns_cookie
 
 from .sandbox import ROOT, Sandbox
 
@@ -204,7 +205,7 @@ def _listing(path: str) -> list[str] | None:
 def leftovers(box: Sandbox) -> dict[str, object]:
     """What of ours could be left in the sandbox host: host veth ends, leases, NAT rules and owners."""
     links = json.loads(box.ip("-j", "link", "show").stdout)
-    folder = Path(state_dir.host_dir(os.stat(box.path).st_ino))
+    folder = Path(state_dir.host_dir(netns_cookie(box.path)))
     return {
         "veths": [link["ifname"] for link in links if link["ifname"].startswith("veth")],
         "leases": sorted(p.name for p in (folder / "leases" / BRIDGE).glob("*")),

@@ -23,6 +23,7 @@ import pytest
 
 from backends import NAMES
 from netsetter.host import state_dir
+from nskit.netns import cookie as netns_cookie
 
 from .sandbox import ROOT, Sandbox
 
@@ -123,7 +124,7 @@ def links(netns: str) -> dict[str, dict[str, Any]]:
 
 
 def leases(box: Sandbox) -> dict[str, str]:
-    folder = Path(state_dir.host_dir(os.stat(box.path).st_ino)) / "leases" / BRIDGE
+    folder = Path(state_dir.host_dir(netns_cookie(box.path))) / "leases" / BRIDGE
     if not folder.is_dir():
         return {}
     return {p.name: os.readlink(p) for p in folder.iterdir() if not p.name.startswith(".")}  # -> the owner
@@ -366,7 +367,7 @@ def _gateway_gone(ns: str, out: dict[str, Any], box: Sandbox) -> None:
 
 
 def _lease_gone(ns: str, out: dict[str, Any], box: Sandbox) -> None:
-    Path(state_dir.host_dir(os.stat(box.path).st_ino), "leases", BRIDGE, f"{SUBNET}.10").unlink()
+    Path(state_dir.host_dir(netns_cookie(box.path)), "leases", BRIDGE, f"{SUBNET}.10").unlink()
 
 
 def _wrong_mac(ns: str, out: dict[str, Any], box: Sandbox) -> None:

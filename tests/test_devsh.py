@@ -93,16 +93,11 @@ def state_dirs() -> set[str]:
 
 
 def leaked_state_dirs(before: set[str]) -> set[str]:
-    """Folders netsetter keeps per host netns (/run/ns-proc/net-INODE), new since ``before``,
-    whose netns is gone: neither named in /var/run/netns nor held by a process."""
-    live = set()
-    for entry in [f"/var/run/netns/{n}" for n in os.listdir("/var/run/netns")] + \
-                 [f"/proc/{p}/ns/net" for p in os.listdir("/proc") if p.isdigit()]:
-        try:
-            live.add(os.stat(entry).st_ino)
-        except OSError:
-            pass
-    return {d for d in state_dirs() - before if int(d.removeprefix("net-")) not in live}
+    """Folders netsetter keeps per host netns (/run/ns-proc/netns-COOKIE), new since ``before``,
+    whose netns is gone (as `netsetter gc` judges it)."""
+    from netsetter.host.gc import gone_folders
+
+    return {os.path.basename(path) for path, _ in gone_folders()} & (state_dirs() - before)
 
 
 def saw_probe(stdout: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 
@@ -53,7 +54,7 @@ def test_leaves_no_netns_entry(sandbox, backend):
 
 
 def snapshot_entry(pid: int) -> bool:
-    from netsetter.snapshot import netns_entry_exists
+    from netsetter.compare.snapshot import netns_entry_exists
 
     return netns_entry_exists(pid)
 
@@ -81,7 +82,10 @@ def test_ip_backend_runs_the_script_lines(sandbox):
                 if cmd["change"] and cmd["cmd"].startswith("ip ")]
     script_ip_lines = [line for step in result["steps"] if step["difference"] is None
                        for line in step["script"] if line.startswith("ip ")]
-    assert [shlex.split(x) for x in executed if "lo" not in shlex.split(x)] == \
+    # beyond the script: lo up, and the marker (alias) of each link netsetter makes (issue 14)
+    marked = [x for x in executed if "alias" in shlex.split(x)]
+    assert [shlex.split(x)[-2:] for x in marked] == [["alias", f"ns-proc:pid:{c.pid}:{os.stat(f'/proc/{c.pid}/ns/net').st_ino}"]] * 2
+    assert [shlex.split(x) for x in executed if "lo" not in shlex.split(x) and x not in marked] == \
         [shlex.split(x) for x in script_ip_lines]
     # the script's 11 ip lines, less the deleted bridge the port deliberately keeps
     assert len(script_ip_lines) == 10

@@ -26,6 +26,26 @@ BAD_OPTIONS = [
     (["--bridge-mac", "01:00:5e:00:00:01"], 2, "is a multicast address"),
     (["--bridge-mac", "12:34:56:a1:b2"], 2, "is not a MAC address"),
     (["--backend", "ipx"], 2, "choose one of: ip, netlink"),
+    # issue 14: addresses no host may have, prefixes with no room for hosts, reserved names
+    (["--bridge-addr", "127.0.0.1/8", "--container-addr", "127.0.0.2/8"], 2, "is a loopback address"),
+    (["--bridge-addr", "240.0.0.1/24", "--container-addr", "240.0.0.2/24"], 2, "is a class E address"),
+    (["--bridge-addr", "224.0.0.1/24", "--container-addr", "224.0.0.2/24"], 2, "is a multicast address"),
+    (["--bridge-addr", "0.1.2.3/24", "--container-addr", "0.1.2.4/24"], 2, "is in 0.0.0.0/8"),
+    (["--bridge-addr", "10.0.0.1/0"], 2, "has prefix length /0"),
+    (["--bridge-addr", "10.10.10.100/31"], 2, "has prefix length /31"),
+    (["--bridge-addr", "10.10.10.100/32"], 2, "has prefix length /32"),
+    (["--container-addr", "10.10.10.255/24"], 2, "is the network or broadcast address"),
+    (["--container-addr", "10.10.10.0/24"], 2, "is the network or broadcast address"),
+    (["--gateway", "10.10.10.0"], 2, "'10.10.10.0': is the network or broadcast address"),
+    (["--gateway", "10.10.10.255"], 2, "'10.10.10.255': is the network or broadcast address"),
+    (["--gateway", "224.0.0.1"], 2, "'224.0.0.1': is a multicast address"),
+    (["--gateway", "127.0.0.1"], 2, "'127.0.0.1': is a loopback address"),
+    (["--bridge", "all"], 2, "invalid bridge name 'all': is reserved"),
+    (["--bridge", "default"], 2, "invalid bridge name 'default': is reserved"),
+    (["--bridge", "."], 2, "the kernel refuses it"),
+    (["--veth-host", ".."], 2, "the kernel refuses it"),
+    (["--veth-host", "vh%d"], 2, "contains a '%', which the kernel expands"),
+    (["--bridge", "br%d"], 2, "contains a '%'"),
     (["--bridg", "x"], 2, "no such option: --bridg"),
 ]
 
@@ -33,6 +53,9 @@ BAD_PIDS = [
     ("0", 2, "invalid pid '0': must be a positive process id"),
     ("-1", 2, "invalid pid '-1': must be a positive process id"),
     ("abc", 2, "invalid pid 'abc': is not a number"),
+    ("\u00b2", 2, "is not a number (ASCII digits 0-9)"),  # superscript two: str.isdigit() says yes
+    ("\u0661\u0662", 2, "is not a number (ASCII digits 0-9)"),  # Arabic-Indic 12: int() takes it
+    ("-\u0661", 2, "is not a number"),
     (str(PID_MAX + 1), 1, f"no process with pid {PID_MAX + 1}"),
 ]
 
@@ -46,7 +69,7 @@ def assert_refused(box, container, proc, status, words):
     assert "Traceback" not in proc.stderr + proc.stdout
     assert box.snapshot() == before_host and not box.snapshot().links
     assert container.snapshot() == before_inside
-    from netsetter.snapshot import netns_entry_exists
+    from netsetter.compare.snapshot import netns_entry_exists
 
     assert not netns_entry_exists(container.pid)
 
@@ -58,7 +81,7 @@ def test_bad_option_is_refused(sandbox, args, status, words):
     assert_refused(box, c, box.netsetter(str(c.pid), *args), status, words)
 
 
-@pytest.mark.parametrize("pid,status,words", BAD_PIDS, ids=[p for p, _, _ in BAD_PIDS])
+@pytest.mark.parametrize("pid,status,words", BAD_PIDS, ids=[p.encode("unicode_escape").decode() for p, _, _ in BAD_PIDS])
 def test_bad_pid_is_refused(sandbox, pid, status, words):
     box = sandbox()
     c = box.container()

@@ -131,7 +131,7 @@ class RtnlBackend(Backend):
         return Link(name=w.as_str(found.get(w.IFLA_IFNAME)) or name, kind=w.as_str(info.get(w.IFLA_INFO_KIND)),
                     up=bool(flags & w.IFF_UP), master=self._name_of(master, netns) if master else None,
                     mac=w.mac_text(found.get(w.IFLA_ADDRESS)), addrs=self._addrs(index, netns), index=index,
-                    peer_index=w.as_u32(found.get(w.IFLA_LINK)))
+                    peer_index=w.as_u32(found.get(w.IFLA_LINK)), alias=w.as_str(found.get(w.IFLA_IFALIAS)) or "")
 
     def _addrs(self, index: int, netns: str | None) -> tuple[IPv4Interface, ...]:
         replies = self._send("list addresses of", f"index {index}", netns, f"RTM_GETADDR dump index {index}",
@@ -223,6 +223,9 @@ class RtnlBackend(Backend):
         verb = f"attach link to {master}"
         index = self._index(verb, master, None)
         self._set(verb, name, None, f"master {master}", w.attr_u32(w.IFLA_MASTER, index))
+
+    def link_set_alias(self, name: str, alias: str, netns: str | None = None) -> None:
+        self._set("set alias of", name, netns, f"alias {alias}", w.attr_str(w.IFLA_IFALIAS, alias))
 
     def link_set_netns(self, name: str, pid: int) -> None:
         verb = f"move link into the netns of pid {pid}"

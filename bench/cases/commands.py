@@ -11,7 +11,7 @@ from ..timing import Measure, Stopwatch
 
 if TYPE_CHECKING:
     from netsetter.config import NetConfig
-    from netsetter.sandbox import Container
+    from netsetter.compare.sandbox import Container
 
 
 class CommandFailed(RuntimeError):

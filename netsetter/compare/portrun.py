@@ -24,7 +24,7 @@ from ..config import NetConfig
 from ..engine import setup
 from ..errors import NetsetterError
 from ..result import Result, StepResult
-from ..snapshot import State
+from .snapshot import State
 from .jail import TRACE_FD, Jail
 
 MAX_LINE = 1 << 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import IO, TYPE_CHECKING
 
 from ..steps import STEPS
-from . import Comparison
+from .comparison import Comparison
 from .align import CARRIED, DELIBERATE, DIFFERS, SAME, Row
 
 if TYPE_CHECKING:

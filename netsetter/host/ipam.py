@@ -1,6 +1,6 @@
 """Address leases on a bridge's subnet: one symlink per leased address.
 
-    /run/ns-proc/net-<host inode>/leases/<bridge>/<address> -> "pid:<pid>:<netns inode>"
+    /run/ns-proc/netns-<host cookie>/leases/<bridge>/<address> -> "pid:<pid>:<netns inode>"
 
 A lease is a symlink whose target names its owner: symlink(2) creates it
 whole or not at all and never replaces one, so two runs can never take the
@@ -24,6 +24,7 @@ from typing import Iterator
 
 from nskit.errors import OpError
 
+from ..config import NetConfig, auto_start
 from . import state_dir
 
 
@@ -60,8 +61,9 @@ def pid_owner(pid: int, netns_inode: int) -> str:
     return f"pid:{pid}:{netns_inode}"
 
 
-def lease_dir(bridge: str) -> str:
-    return os.path.dirname(state_dir.path("leases", bridge, "x"))
+def lease_dir(bridge: str, create: bool = True) -> str | None:
+    """The folder of a bridge's leases (a path through an open descriptor), made only when asked."""
+    return state_dir.dir_path("leases", bridge, create=create)
 
 
 def _read(path: str) -> Lease | None:
@@ -71,11 +73,38 @@ def _read(path: str) -> Lease | None:
         return None
 
 
+def _address(name: str) -> IPv4Address | None:
+    try:
+        return IPv4Address(name)
+    except ValueError:
+        return None
+
+
 def bridge_leases(bridge: str) -> list[Lease]:
-    """The leases on a bridge, in address order."""
-    folder = lease_dir(bridge)
-    found = (_read(os.path.join(folder, n)) for n in sorted(os.listdir(folder), key=IPv4Address))
+    """The leases on a bridge, in address order; files that are no lease are ignored, with a warning."""
+    folder = lease_dir(bridge, create=False)
+    if folder is None:
+        return []
+    named = []
+    for name in os.listdir(folder):
+        address = _address(name)
+        if address is None or str(address) != name:
+            state_dir.foreign(f"{state_dir.host_dir()}/leases/{bridge}", name, "not an address lease")
+            continue
+        named.append(address)
+    found = (_read(os.path.join(folder, str(a))) for a in sorted(named))
     return [lease for lease in found if lease is not None]
+
+
+def drop_lease(bridge: str, address: str) -> None:
+    """Remove one lease, whoever holds it (for `netsetter gc`, once its holder is gone)."""
+    folder = lease_dir(bridge, create=False)
+    if folder is None:
+        return
+    try:
+        os.unlink(os.path.join(folder, address))
+    except FileNotFoundError:
+        pass
 
 
 @dataclass(frozen=True)
@@ -86,8 +115,21 @@ class Pool:
     start: IPv4Address  # first address to hand out
     end: IPv4Address | None = None  # last, by default the one before broadcast
 
+    @classmethod
+    def for_config(cls, config: NetConfig) -> "Pool":
+        """netsetter's pool on config.bridge: its subnet, from auto_start (the script's .101) up."""
+        return cls(config.bridge, config.bridge_addr.network, config.gateway, auto_start(config.bridge_addr))
+
+    @classmethod
+    def for_range(cls, bridge: str, subnet: IPv4Network, gateway: IPv4Address, first: IPv4Address,
+                  last: IPv4Address | None = None) -> "Pool":
+        """A pool on bridge handing out first..last of subnet (the CNI plugin's ipam range)."""
+        return cls(bridge, subnet, gateway, first, last)
+
     def _path(self, address: IPv4Address) -> str:
-        return os.path.join(lease_dir(self.bridge), str(address))
+        folder = lease_dir(self.bridge)
+        assert folder is not None
+        return os.path.join(folder, str(address))
 
     def _candidates(self) -> Iterator[IPv4Address]:
         last = self.end or self.network.broadcast_address - 1
@@ -98,7 +140,8 @@ class Pool:
                 yield address
 
     def get(self, address: IPv4Address) -> Lease | None:
-        return _read(self._path(address))
+        folder = lease_dir(self.bridge, create=False)
+        return None if folder is None else _read(os.path.join(folder, str(address)))
 
     def leases(self) -> list[Lease]:
         return bridge_leases(self.bridge)
@@ -176,4 +219,6 @@ class Pool:
             if lease.owner == owner:
                 self._drop(IPv4Address(lease.address))
                 freed.append(lease.address)
+        if freed or lease_dir(self.bridge, create=False) is not None:
+            state_dir.remove_if_empty("leases", self.bridge)  # no empty folder per bridge name tried
         return freed

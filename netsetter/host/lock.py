@@ -21,7 +21,7 @@ from . import state_dir
 def host_lock() -> Iterator[float]:
     """Hold the lock of the current host netns; yields when it was taken (epoch seconds)."""
     lock_path = state_dir.path("lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield time.time()

@@ -12,7 +12,7 @@ same FORWARD chain; ours jump from its top into NSPROC-FORWARD.
     nat OUTPUT         -> NSPROC-OUTPUT       the same, for the host's own clients
 
 What each container asked for is kept in a file of its owner under
-/run/ns-proc/net-<inode>/nat/; every change rewrites that file and then
+/run/ns-proc/netns-<cookie>/nat/; every change rewrites that file and then
 reconciles our chains with what all owners want (rules shared by owners
 stay while one of them needs them). When the last owner goes, the chains and
 jumps go, and forwarding is set back off if we were the ones who turned it on.
@@ -61,34 +61,54 @@ class PortMap:
 
 # --- what owners want --------------------------------------------------------------
 
-def _owner_file(owner: str) -> str:
-    return state_dir.path("nat", "owners", owner.replace("/", "_") + ".json")
+def _owner_name(owner: str) -> str:
+    return owner.replace("/", "_") + ".json"
+
+
+def _folder(create: bool = True) -> int | None:
+    return state_dir.open_dir("nat", "owners", create=create)
+
+
+def _load(folder: int, name: str) -> dict[str, Any] | None:
+    text = state_dir.read_file(folder, name)
+    try:
+        data = json.loads(text) if text is not None else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not {"owner", "masquerade", "publish"} <= set(data):
+        return None
+    return data
 
 
 def _owners() -> list[dict[str, Any]]:
-    folder = os.path.dirname(_owner_file("x"))
+    folder = _folder(create=False)
+    if folder is None:
+        return []
     wanted = []
     for name in sorted(os.listdir(folder)):
-        if name.endswith(".json"):
-            with open(os.path.join(folder, name)) as f:
-                wanted.append(json.load(f))
+        if name.startswith("."):
+            continue
+        data = _load(folder, name) if name.endswith(".json") else None
+        if data is None:
+            state_dir.foreign(f"{state_dir.host_dir()}/nat/owners", name, "not a NAT owner file of netsetter")
+            continue
+        wanted.append(data)
     return wanted
 
 
+def owners() -> list[str]:
+    """Who holds NAT rules here (for `netsetter gc`)."""
+    return [data["owner"] for data in _owners()]
+
+
 def _update(owner: str, **changes: Any) -> None:
-    path = _owner_file(owner)
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        data = {"owner": owner, "masquerade": [], "publish": []}
+    folder = _folder()
+    assert folder is not None
+    data = _load(folder, _owner_name(owner)) or {"owner": owner, "masquerade": [], "publish": []}
     for key, item in changes.items():
         if item not in data[key]:
             data[key].append(item)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as out:
-        json.dump(data, out)
-    os.replace(tmp, path)
+    state_dir.write_file(folder, _owner_name(owner), json.dumps(data))
 
 
 def _rules(owners: Iterable[dict[str, Any]]) -> set[Rule]:
@@ -155,11 +175,11 @@ def _reconcile() -> list[str]:
 
 def _forwarding(needed: bool) -> list[str]:
     """Forwarding on while a rule needs it; back off at the end only if we turned it on."""
-    marker = state_dir.path("nat", "forwarding-was-off")
+    marker = state_dir.path("nat", "forwarding-was-off")  # through the open folder: no symlink followed
     with open(FORWARD_SYSCTL) as f:
         on = f.read().strip() == "1"
     if needed and not on:
-        open(marker, "w").close()
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
         with open(FORWARD_SYSCTL, "w") as f:
             f.write("1")
         return ["net.ipv4.ip_forward = 1"]
@@ -194,8 +214,11 @@ def publish(bridge: str, owner: str, port: PortMap, container: IPv4Address) -> l
 
 def release(owner: str) -> list[str]:
     """Drop what ``owner`` asked for; shared rules stay while another owner needs them."""
+    folder = _folder(create=False)
     try:
-        os.unlink(_owner_file(owner))
+        if folder is None:
+            return []
+        os.unlink(_owner_name(owner), dir_fd=folder)
     except FileNotFoundError:
         return []
     return _reconcile()

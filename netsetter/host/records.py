@@ -1,34 +1,36 @@
-"""What netsetter made for each container, so it can be checked and torn down.
+"""What netsetter made for each container, so it can be checked, recovered and torn down.
 
-One JSON file per container under /run/ns-proc/net-<host inode>/containers/, written after a
-successful setup (atomically: a temporary file renamed into place) and
-removed by teardown. A record names the host netns it belongs to and the
-container's netns by inode, so a reused pid is never mistaken for the
-container it replaced.
+One JSON file per container under /run/ns-proc/netns-<host cookie>/containers/.
+It is written before the first step, as ``pending`` (so that a run killed at
+any point leaves a trace that names its links: the next run for that pid
+recovers them, `netsetter down` removes them), updated with the host veth's
+ifindex once that link exists, and written final after a successful setup
+(each write atomic: a private temporary file renamed into place). Teardown
+removes it. A record names the container's netns by inode, so a reused pid is
+never mistaken for the container it replaced.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterator
 
 from . import state_dir
+
+FOLDER = "containers"
 
 
 @dataclass(frozen=True)
 class Record:
     pid: int
     netns_inode: int  # the container's netns
-    host_netns_inode: int
+    host_netns: int  # the host's netns cookie
     config: dict[str, str]
-    host_veth_index: int  # so that teardown deletes this link, not a later one of that name
+    host_veth_index: int  # so that teardown deletes this link, not a later one of that name (0: not yet made)
     bridge_created: bool
-
-    @property
-    def file(self) -> str:
-        return _file(self.host_netns_inode, self.pid)
+    pending: bool = False  # written before the steps ran: the run did not (yet) finish
 
     def alive(self) -> bool:
         """Is the pid still the process whose netns we configured?"""
@@ -37,52 +39,62 @@ class Record:
         except OSError:
             return False
 
+    def but(self, **changes: object) -> "Record":
+        return replace(self, **changes)  # type: ignore[arg-type]
 
-def _file(host_inode: int, pid: int) -> str:
-    return state_dir.path("containers", f"{pid}.json", inode=host_inode)
+
+def _name(pid: int) -> str:
+    return f"{pid}.json"
 
 
 def save(record: Record) -> None:
-    tmp = record.file + ".tmp"
-    with open(tmp, "w") as out:
-        json.dump(asdict(record), out, indent=2)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, record.file)
+    folder = state_dir.open_dir(FOLDER, key=record.host_netns)
+    assert folder is not None
+    state_dir.write_file(folder, _name(record.pid), json.dumps(asdict(record), indent=2))
 
 
 def remove(record: Record) -> None:
+    folder = state_dir.open_dir(FOLDER, key=record.host_netns, create=False)
+    if folder is None:
+        return
     try:
-        os.unlink(record.file)
+        os.unlink(_name(record.pid), dir_fd=folder)
     except FileNotFoundError:
         pass
 
 
 def all_here() -> Iterator[Record]:
-    """Every record of the current host netns."""
-    folder = os.path.dirname(_file(state_dir.host_netns_inode(), 0))
+    """Every record of the current host netns; other files are ignored (with a warning)."""
+    folder = state_dir.open_dir(FOLDER, create=False)
+    if folder is None:
+        return
     for name in sorted(os.listdir(folder)):
-        if name.endswith(".json"):
-            record = _load(os.path.join(folder, name))
-            if record is not None:
-                yield record
+        if name.startswith("."):
+            continue  # a temporary file of a write in progress, or one a killed run left
+        record = _load(folder, name) if name.endswith(".json") else None
+        if record is None:
+            state_dir.foreign(state_dir.host_dir() + "/" + FOLDER, name, "not a record of netsetter")
+            continue
+        yield record
 
 
-def _load(path: str) -> Record | None:
+def _load(folder: int, name: str) -> Record | None:
+    text = state_dir.read_file(folder, name)
+    if text is None:
+        return None
     try:
-        with open(path) as f:
-            return Record(**json.load(f))
-    except (OSError, ValueError, TypeError):
-        return None  # absent, torn or foreign: not ours to judge
+        record = Record(**json.loads(text))
+    except (ValueError, TypeError):
+        return None  # torn or foreign: not ours to judge
+    return record if name == _name(record.pid) else None
 
 
 def find(pid: int | None = None, ifname: str | None = None) -> Record | None:
     """The record of a container by pid (one file), or by one of its interface names (a scan)."""
     if pid is not None:
-        return _load(_file(state_dir.host_netns_inode(), pid))
+        folder = state_dir.open_dir(FOLDER, create=False)
+        return None if folder is None else _load(folder, _name(pid))
     for record in all_here():
-        if pid is not None and record.pid == pid:
-            return record
         if ifname is not None and ifname in (record.config["veth_container"], record.config["veth_host"]):
             return record
     return None

@@ -19,14 +19,15 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from backends.base import marker
 from nskit import netns as netns_entry
-from nskit.errors import OpError
 
 from ..config import NetConfig
 from ..target import check_privileges, parse_pid
 from . import nat, records
 from .allocate import pool_of
 from .ipam import pid_owner
+from .links import delete_bridge_if_unused, delete_link
 from .lock import host_lock
 
 if TYPE_CHECKING:
@@ -50,18 +51,19 @@ class Teardown:
 
 def down(target: str, config: NetConfig, backend: "Backend", *, bridge: bool = False) -> Teardown:
     check_privileges()
-    pid = parse_pid(target) if target.isdigit() else None
+    pid = parse_pid(target) if target.isascii() and target.isdigit() else None
     out = Teardown(target)
     with host_lock():
         record = records.find(pid=pid) if pid is not None else records.find(ifname=target)
         if record is not None:
             config = NetConfig.build(**record.config)
             pid = record.pid
-            _delete_host_end(backend, config.veth_host, record.host_veth_index, out)
+            _delete_host_end(backend, config.veth_host, record, out)
         elif pid is not None:
             _delete_proven_pair(backend, config, pid, out)
-        if pid is not None and os.path.islink(netns_entry.entry_path(str(pid))):
-            out.actions.append(netns_entry.hide(pid))
+        if pid is not None and os.path.lexists(netns_entry.entry_path(str(pid))):
+            hidden = netns_entry.hide(pid)
+            (out.actions if hidden.startswith("removed") else out.notes).append(hidden)
         if record is not None:
             owner = pid_owner(record.pid, record.netns_inode)
             out.actions += nat.release(owner)
@@ -70,17 +72,26 @@ def down(target: str, config: NetConfig, backend: "Backend", *, bridge: bool = F
             records.remove(record)
             out.actions.append(f"forgot the record of pid {record.pid}")
         if bridge:
-            _delete_bridge_if_unused(backend, config.bridge, out)
+            _delete_bridge(backend, config.bridge, out)
     return out
 
 
-def _delete_host_end(backend: "Backend", name: str, index: int, out: Teardown) -> None:
+def _delete_host_end(backend: "Backend", name: str, record: records.Record, out: Teardown) -> None:
+    """The host end the record names: the very link (same ifindex); for a run that was killed
+    before it learnt the ifindex, the link whose marker names the container (or, unmarked, the
+    veth its pending record says it was making)."""
     link = backend.link_get(name)
     if link is None:
         return
-    if link.index != index:
-        out.notes.append(f"left {name} alone: it is another link of that name (ifindex {link.index}, "
-                           f"not {index})")
+    index = record.host_veth_index
+    mine = marker(pid_owner(record.pid, record.netns_inode))
+    if index:
+        ours = link.index == index
+    else:
+        ours = link.kind == "veth" and (link.alias == mine or (record.pending and not link.alias))
+    if not ours:
+        why = f"ifindex {link.index}, not {index}" if index else f"marked {link.alias!r}, not {mine!r}"
+        out.notes.append(f"left {name} alone: it is another link of that name ({why})")
         return
     _link_del(backend, name, out)
 
@@ -106,22 +117,13 @@ def _delete_proven_pair(backend: "Backend", config: NetConfig, pid: int, out: Te
 
 
 def _link_del(backend: "Backend", name: str, out: Teardown) -> None:
-    try:
-        backend.link_del(name)
-    except OpError as exc:
-        if "No such device" not in exc.cause and "Cannot find device" not in exc.cause:
-            raise
-        return
-    out.actions.append(f"deleted {name} (and its peer in the container)")
+    if delete_link(backend, name):
+        out.actions.append(f"deleted {name} (and its peer in the container)")
 
 
-def _delete_bridge_if_unused(backend: "Backend", name: str, out: Teardown) -> None:
-    link = backend.link_get(name)
-    if link is None or link.kind != "bridge":
-        return
-    ports = backend.bridge_ports(name)
+def _delete_bridge(backend: "Backend", name: str, out: Teardown) -> None:
+    deleted, ports = delete_bridge_if_unused(backend, name)
     if ports:
         out.notes.append(f"kept bridge {name}: other ports remain on it ({', '.join(ports)})")
-        return
-    backend.link_del(name)
-    out.actions.append(f"deleted bridge {name}")
+    elif deleted:
+        out.actions.append(f"deleted bridge {name}")

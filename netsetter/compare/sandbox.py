@@ -15,8 +15,10 @@ import uuid
 from dataclasses import dataclass, field
 
 from . import snapshot
-from .host import state_dir
-from .errors import NetsetterError
+from nskit.netns import cookie as netns_cookie
+
+from ..host import state_dir
+from ..errors import NetsetterError
 
 
 @dataclass
@@ -94,8 +96,8 @@ class Sandbox:
             c.stop()
         self.containers.clear()
         try:
-            state_dir.forget(os.stat(self.path).st_ino)  # what netsetter recorded for this host
-        except FileNotFoundError:
+            state_dir.forget(netns_cookie(self.path))  # what netsetter recorded for this host
+        except OSError:
             pass
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
 
