@@ -40,11 +40,12 @@ def python_in(box, code: str, timeout: float = 120, **kwargs) -> subprocess.Comp
 
 def state_of(box) -> dict[str, object]:
     """What a fleet could leave behind in a sandbox: links, addresses, routes, leases, NAT records."""
-    inode = os.stat(f"/run/netns/{box.name}").st_ino
-    leases = sorted(str(p.relative_to(f"/run/ns-proc/net-{inode}"))
-                    for p in Path(f"/run/ns-proc/net-{inode}").glob("**/*") if not p.is_dir() and p.name != "lock")
+    listing = box.run(sys.executable, "-c", "import os; from netsetter.host import state_dir; d = state_dir.host_dir(); "
+                      "print(*sorted(os.path.relpath(os.path.join(r, f), d) for r, _, fs in os.walk(d) for f in fs "
+                      "if f not in ('lock', 'netns')), sep='\\n')")
+    assert listing.returncode == 0, listing.stderr
     return {"links": box.ip("-o", "link").stdout, "addrs": box.ip("-o", "addr").stdout,
-            "routes": box.ip("route", "show", "table", "all").stdout, "leases": leases}
+            "routes": box.ip("route", "show", "table", "all").stdout, "files": listing.stdout}
 
 
 def gone(pid: int) -> bool:
