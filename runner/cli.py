@@ -80,10 +80,11 @@ def start(
                                   help="Add a variable to the command's environment (repeatable)."),
     timeout: float = typer.Option(60.0, "--timeout", metavar="SECONDS",
                                   help="Give up when the container and its network are not ready in time."),
-    backend: Optional[str] = typer.Option(None, "--backend", metavar="ip|netlink", show_default=False,
+    backend: Optional[str] = typer.Option(None, "--backend", metavar="rtnl|ip|netlink", show_default=False,
                                           rich_help_panel="Network",
-                                          help="How netsetter configures links: ip (the ip binary) or "
-                                               "netlink (pyroute2). [default: $NETSETTER_BACKEND, else ip]"),
+                                          help="How netsetter configures links: rtnl (raw netlink), ip (the ip "
+                                               "binary) or netlink (pyroute2). [default: rtnl as root; "
+                                               "$NETSETTER_BACKEND, else ip, through sudo]"),
     bridge: Optional[str] = _net("bridge", "brg-demo", "Bridge name.", "NAME"),
     bridge_mac: Optional[str] = _net("bridge_mac", "12:34:56:a1:b2:c3", "Bridge MAC address.", "MAC"),
     bridge_addr: Optional[str] = _net("bridge_addr", "10.10.10.100/24", "Bridge address/prefix.", "ADDR/LEN"),
