@@ -156,3 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     except RunnerError as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return exc.exit_status
+
+
+def run() -> None:
+    """The console script: :func:`main`, then leave at once (see :mod:`nskit.leave`)."""
+    from nskit.leave import run as leave_after
+
+    leave_after(main)

@@ -43,11 +43,16 @@ def _file(host_inode: int, pid: int) -> str:
 
 
 def save(record: Record) -> None:
+    """Write the record whole, then rename it into place: a reader sees the old file or the new.
+
+    No fsync (0.5 ms idle, 8 ms measured under load): it would only guard against a
+    power loss, and a power loss takes every link and namespace a record describes
+    with it; a record torn by one is read as absent (:func:`_load`), as it should be.
+    A crashed or killed writer leaves at most the temporary file, never a torn record.
+    """
     tmp = record.file + ".tmp"
     with open(tmp, "w") as out:
         json.dump(asdict(record), out, indent=2)
-        out.flush()
-        os.fsync(out.fileno())
     os.replace(tmp, record.file)
 
 
