@@ -90,7 +90,7 @@ def start(
     bridge_addr: Optional[str] = _net("bridge_addr", "10.10.10.100/24", "Bridge address/prefix.", "ADDR/LEN"),
     veth_host: Optional[str] = _net("veth_host", "auto: veth_host, or veth_h<pid> when taken",
                                     "Host end of the veth pair.", "NAME|auto"),
-    veth_container: Optional[str] = _net("veth_container", "auto: veth_conta, or veth_c<pid> when taken",
+    veth_container: Optional[str] = _net("veth_container", "veth_conta (made in the container's own netns, never taken)",
                                          "Container end of the veth pair.", "NAME|auto"),
     container_addr: Optional[str] = typer.Option(
         None, "--ip", "--container-addr", metavar="ADDR/LEN|auto", show_default=False, rich_help_panel="Network",
