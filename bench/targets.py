@@ -58,6 +58,21 @@ def _all(run: Run) -> list[tuple[Verdict, set[str]]]:
         ratio(run, "netsetter CLI (ip) ≤ 4× the script", "single/cli-ip", "single/script", 4.0),
         ratio(run, "netsetter CLI (netlink) ≤ 4× the script", "single/cli-netlink", "single/script", 4.0),
         _help_imports(run),
+        # issue 16's targets
+        ratio(run, "library setup, rtnl, the script's 14 steps ≤ 0.3× the script",
+              "single/lib-rtnl", "single/script", 0.3),
+        ratio(run, "library setup, rtnl, peer made in place (netsetter.fast) ≤ 0.1× the script",
+              "single/fast-rtnl", "single/script", 0.1),
+        ratio(run, "netsetter PID --backend rtnl ≤ 2× the script", "single/cli-rtnl", "single/script", 2.0),
+        ratio(run, "netsetter PID --backend ip ≤ 4× the script (issue 16)", "single/cli-ip", "single/script", 4.0),
+        ratio(run, "netsetter PID --backend netlink ≤ 5× the script (issue 16)",
+              "single/cli-netlink", "single/script", 5.0),
+        ratio(run, "runner start -- /bin/true with network ≤ 1.0× unshare + pivot_root + script",
+              "start/runner-rtnl", "start/pipeline", 1.0),
+        ratio(run, "runner start -- /bin/true with network ≤ 0.3× podman run --rm (CNI bridge)",
+              "start/runner-rtnl", "start/podman", 0.3),
+        ratio(run, "runner start --no-net -- /bin/true ≤ 3× unshare + pivot_root",
+              "start/runner-nonet", "start/pipeline-nonet", 3.0),
     ]
     sizes = opts["scale"]
     if len(sizes) > 1:

@@ -334,3 +334,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_json(data: object) -> None:
     print(json.dumps(data, indent=2))
+
+
+def run() -> None:
+    """The console script: :func:`main`, then leave at once (see :mod:`nskit.leave`)."""
+    from nskit.leave import run as leave_after
+
+    leave_after(main)

@@ -88,12 +88,9 @@ def _write(text: str) -> None:
 def entry() -> None:
     """The process's end: the result is written and flushed, everything made is done or undone,
     so the interpreter's shutdown (finalizers, module teardown: 10-100 ms) is skipped."""
-    code = main()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    finally:
-        os._exit(code)
+    from nskit.leave import leave
+
+    leave(main())
 
 
 if __name__ == "__main__":

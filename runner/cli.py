@@ -80,16 +80,17 @@ def start(
                                   help="Add a variable to the command's environment (repeatable)."),
     timeout: float = typer.Option(60.0, "--timeout", metavar="SECONDS",
                                   help="Give up when the container and its network are not ready in time."),
-    backend: Optional[str] = typer.Option(None, "--backend", metavar="ip|netlink", show_default=False,
+    backend: Optional[str] = typer.Option(None, "--backend", metavar="rtnl|ip|netlink", show_default=False,
                                           rich_help_panel="Network",
-                                          help="How netsetter configures links: ip (the ip binary) or "
-                                               "netlink (pyroute2). [default: $NETSETTER_BACKEND, else ip]"),
+                                          help="How netsetter configures links: rtnl (raw netlink), ip (the ip "
+                                               "binary) or netlink (pyroute2). [default: rtnl as root; "
+                                               "$NETSETTER_BACKEND, else ip, through sudo]"),
     bridge: Optional[str] = _net("bridge", "brg-demo", "Bridge name.", "NAME"),
     bridge_mac: Optional[str] = _net("bridge_mac", "12:34:56:a1:b2:c3", "Bridge MAC address.", "MAC"),
     bridge_addr: Optional[str] = _net("bridge_addr", "10.10.10.100/24", "Bridge address/prefix.", "ADDR/LEN"),
     veth_host: Optional[str] = _net("veth_host", "auto: veth_host, or veth_h<pid> when taken",
                                     "Host end of the veth pair.", "NAME|auto"),
-    veth_container: Optional[str] = _net("veth_container", "auto: veth_conta, or veth_c<pid> when taken",
+    veth_container: Optional[str] = _net("veth_container", "veth_conta (made in the container's own netns, never taken)",
                                          "Container end of the veth pair.", "NAME|auto"),
     container_addr: Optional[str] = typer.Option(
         None, "--ip", "--container-addr", metavar="ADDR/LEN|auto", show_default=False, rich_help_panel="Network",
@@ -197,3 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     except RunnerError as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return exc.exit_status
+
+
+def run() -> None:
+    """The console script: :func:`main`, then leave at once (see :mod:`nskit.leave`)."""
+    from nskit.leave import run as leave_after
+
+    leave_after(main)

@@ -86,7 +86,7 @@ class Container:
         self.chan.send(Message.MAPPED)
         self.trace("parent", f"mapped root in the container to uid {os.getuid()} gid {os.getgid()}")
         if spec.net is not None:
-            self.network = network.set_up(self.pid, spec, deadline, self.trace)
+            self.network = network.set_up(self.pid, spec, deadline, self.trace, self.netns_fd)
             self.trace("parent", f"network ready: {self.network.summary}")
         stop = signals.take_stop_signal()  # Ctrl-C or kill while we were busy
         if stop is not None:
