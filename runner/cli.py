@@ -20,7 +20,8 @@ from .errors import ExitStatus, RunnerError
 HELP = """Run a command in a container: the article's ns-proc, in Python.
 
 runner start forks a child into new user, mount, UTS, IPC, PID and network
-namespaces, maps the container's root to you, gives it netsetter.sh's network
+namespaces, maps the container's root to an unprivileged host id (or, as the
+article does, to you when you are not root), gives it netsetter.sh's network
 (veth_conta 10.10.10.101/24 on the host's bridge brg-demo 10.10.10.100/24,
 default route via 10.10.10.100), pivots into a root filesystem, and runs the
 command there.
@@ -34,9 +35,17 @@ stdin is a terminal, with the prompt -[namespace-process]-# . The command
 starts only once the network is configured, and sees a clean environment:
 PATH, HOME, TERM, PS1 and the --env values. Ctrl-C and SIGTERM reach it.
 
-Run by a user other than root, the container's root is that user, and the
-network is set up with `sudo -n netsetter PID`: without sudo rights, use
---no-net.
+Isolation: the command gets no descriptor but 0, 1, 2 (and --preserve-fds);
+/proc/sys, /proc/sysrq-trigger, /proc/irq, /proc/bus and /proc/fs are
+read-only and /proc/kcore, /proc/keys, /proc/timer_list and the like masked,
+as runc does; the built-in root and unpacked tarballs are read through an
+overlay with a writable layer per container, removed when it ends (kept with
+--keep-layer DIR); a --rootfs directory is used in place, written into.
+
+Run by root, the container's ids 0-65535 are host ids 1000000000-1000065535,
+owned by no one: container root is nobody on the host. Run by another user,
+the container's root is that user (the article's mapping), and the network
+is set up with `sudo -n netsetter PID`: without sudo rights, use --no-net.
 
 \b
 Examples:
@@ -70,8 +79,9 @@ def start(
     command: Optional[List[str]] = typer.Argument(None, metavar="-- CMD ARGS", show_default=False,
                                                   help="The command to run in the container."),
     rootfs: Optional[str] = typer.Option(None, "--rootfs", metavar="DIR|FILE.tar[.gz]", show_default=False,
-                                         help="Root filesystem: a directory, used in place, or a tarball, "
-                                              "unpacked once into the cache. [default: built-in busybox]"),
+                                         help="Root filesystem: a directory, used in place and written into (as "
+                                              "runc's bundle), or a tarball, unpacked once into the cache and "
+                                              "read through a writable layer. [default: built-in busybox]"),
     hostname: str = typer.Option("ns-proc", "--hostname", metavar="NAME",
                                  help="Host name inside the container (its UTS namespace only)."),
     net: bool = typer.Option(True, "--net/--no-net",
@@ -79,7 +89,21 @@ def start(
     env: List[str] = typer.Option([], "--env", "-e", metavar="KEY=VALUE", show_default=False,
                                   help="Add a variable to the command's environment (repeatable)."),
     timeout: float = typer.Option(60.0, "--timeout", metavar="SECONDS",
-                                  help="Give up when the container and its network are not ready in time."),
+                                  help="Give up when the container and its network are not ready in time "
+                                       "(finite, more than 0)."),
+    preserve_fds: int = typer.Option(0, "--preserve-fds", metavar="N",
+                                     help="Pass descriptors 3 to 3+N-1 on to the command, as runc does; every "
+                                          "other descriptor above 2 is closed before it runs."),
+    map_root_to_caller: bool = typer.Option(
+        False, "--map-root-to-caller",
+        help="Map the container's root to you, and no other id, as the article does (the default unless you "
+             "are root). Run by root, this makes the container's root the host's root: a descriptor, mount or "
+             "/proc file that isolation misses is then the whole host's."),
+    keep_layer: Optional[str] = typer.Option(
+        None, "--keep-layer", metavar="DIR", show_default=False,
+        help="Keep the container's writable layer in DIR (DIR/upper: every file it wrote) instead of removing "
+             "it when the container ends; a later run with the same DIR continues it. Not with a --rootfs "
+             "directory, which is written in place."),
     backend: Optional[str] = typer.Option(None, "--backend", metavar="rtnl|ip|netlink", show_default=False,
                                           rich_help_panel="Network",
                                           help="How netsetter configures links: rtnl (raw netlink), ip (the ip "
@@ -121,7 +145,8 @@ def start(
                                                    veth_host=veth_host, veth_container=veth_container,
                                                    container_addr=container_addr, gateway=gateway),
                           backend=backend, timeout=timeout, verbose=verbose, masquerade=masquerade,
-                          publish=publish)
+                          publish=publish, preserve_fds=preserve_fds, map_root_to_caller=map_root_to_caller,
+                          keep_layer=keep_layer)
         outcome = parent.run(what)
     except RunnerError as exc:
         if debug:

@@ -4,8 +4,8 @@
     clone(user, mnt, uts, ipc, pid, net)   ->    waits on the go pipe
     write its uid/gid maps (idmap.py)
     the network's host side (fleetnet.py)
-    write GO                               ->    hostname, mounts.py (pivot_root), the network's
-                                                 inside; execs the init (catatonit), which execs
+    write GO                               ->    hostname, the network's inside, mounts.py
+                                                 (pivot_root); execs the init (catatonit), which execs
     read the error pipe: EOF = exec'd    <-      the command as its child, in a clean environment
 
 `runner start` forks a child that unshares and forks again (child.py), and
@@ -99,7 +99,7 @@ def clone(*, root: Path, argv: tuple[str, ...], env: dict[str, str], hostname: s
           inside: Callable[[bytes], None], stdio: tuple[int, int, int]) -> Clone:
     """Clone a container process; it waits for :meth:`Clone.release` (the maps and the host side first).
 
-    ``inside`` runs in the clone after its mounts (the network's inside, or lo up);
+    ``inside`` runs in the clone before its mounts (the network's inside, or lo up);
     ``init`` is :func:`init_fd`'s descriptor, or None to exec the command itself as PID 1.
     """
     number = SYS_CLONE.get(os.uname().machine)
@@ -127,8 +127,9 @@ def clone(*, root: Path, argv: tuple[str, ...], env: dict[str, str], hostname: s
 
 
 def map_ids(pid: int) -> None:
-    """The container's root is the supervisor's uid and gid (see idmap.py)."""
-    idmap.map_root_to(pid, os.getuid(), os.getgid())
+    """The container's root is the supervisor's uid and gid, and no other id (idmap.py: the
+    article's mapping; a fleet shares the cached image in place, with no layer of its own)."""
+    idmap.write_maps(pid, idmap.Mapping(os.getuid(), os.getgid(), 1))
 
 
 def _child(go: int, errors: int, root: Path, argv: tuple[str, ...], env: dict[str, str], hostname: str,
@@ -144,8 +145,10 @@ def _child(go: int, errors: int, root: Path, argv: tuple[str, ...], env: dict[st
         os.close(go)
         os.setsid()  # a terminal's Ctrl-C is the supervisor's to handle, not every container's
         syscalls.sethostname(hostname)
-        mounts.enter(root)
+        # The network first: its per-link sysctl is written through the host's /proc, which
+        # still shows this netns; the container's own /proc/sys is read-only (mounts.py).
         inside(said[len(GO):-1])
+        mounts.enter(root)
         for fd, target in zip(stdio, (0, 1, 2)):
             if fd != target:
                 os.dup2(fd, target)

@@ -82,7 +82,7 @@ class Fleet:
     def open(self) -> None:
         if self._opened:
             return
-        self._root = rootfs.prepare(self._rootfs, rootfs.cache_dir(self._cache))
+        self._root, _ = rootfs.prepare(self._rootfs, rootfs.cache_dir(self._cache))  # used in place, read-only by convention
         self._init_fd = clone.init_fd() if self._use_init else None
         # stdin by default: a pipe nobody writes to, so that a shell waits for input as long
         # as the fleet lives (as a Mininet host's does); its write end is closed at teardown.

@@ -14,6 +14,12 @@ the host end of the veth pair (deleting one end deletes both; the container's
 netns is still held open by the parent then, see parent.py), the lease and
 netsetter's record. Without root, the kernel deletes the pair when that
 netns goes, a moment after the container ends.
+
+A runner killed with SIGKILL undoes nothing: its container dies with it (the
+parent-death signal), the kernel deletes the veth pair with the netns, but
+netsetter's record, its lease and its /var/run/netns entry stay. The next
+runner started as root reclaims them (:func:`reclaim`): every record of this
+host whose container process is gone is torn down as `netsetter down` would.
 """
 
 from __future__ import annotations
@@ -52,6 +58,34 @@ def set_up(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace", netns_fd:
     if os.geteuid() == 0:
         return in_process(pid, spec, deadline, trace, netns_fd)
     return with_sudo(pid, spec, deadline, trace)
+
+
+def reclaim(spec: "Spec") -> list[str]:
+    """Tear down the records of containers that are gone; what was done, one line each."""
+    if os.geteuid() != 0:
+        return []  # the records are root's; `sudo netsetter down PID` reclaims them
+    from backends import open_backend
+    from netsetter.host import records
+    from netsetter.host.teardown import down
+    from nskit.errors import NsError
+
+    try:
+        dead = [record for record in records.all_here() if not record.alive()]
+    except OSError:
+        return []  # no state yet on this host
+    if not dead:
+        return []
+    done = []
+    try:
+        with open_backend(spec.backend) as backend:
+            for record in dead:
+                config = spec.net
+                assert config is not None
+                out = down(str(record.pid), config, backend)
+                done += [f"reclaimed from pid {record.pid}, which is gone: {action}" for action in out.actions]
+    except (NsError, OSError) as exc:
+        raise Failed("reclaim the network of a container that is gone", "/run/ns-proc", exc) from None
+    return done
 
 
 def in_process(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace", netns_fd: int | None = None) -> Network:
