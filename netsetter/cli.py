@@ -244,11 +244,12 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
     from backends import open_backend, resolve
 
     from .config import NetConfig
-    from .engine import plan, setup
+    from .engine import Reporter, plan, setup
     from .host.nat import PortMap
     from .report import PlainReporter, RichReporter
 
     result = None
+    reporter: Reporter | None
     try:
         config = NetConfig.build(**values)
         ports = [PortMap.parse(p) for p in publish or []]

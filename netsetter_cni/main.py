@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from . import args, version
 from .errors import DECODE_FAILURE, INTERNAL, IO_FAILURE, CniError, as_cni_error
@@ -58,7 +59,7 @@ def main() -> int:
         return 1
 
 
-def _read_config() -> dict:  # type: ignore[type-arg]
+def _read_config() -> dict[str, Any]:
     import json
 
     try:

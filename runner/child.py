@@ -38,7 +38,7 @@ NAMESPACES = (syscalls.CLONE_NEWUSER | syscalls.CLONE_NEWNS | syscalls.CLONE_NEW
 def run(spec: "Spec", root: "Path", chan: Channel, parent: int, deadline: Deadline) -> NoReturn:
     """The forked child's whole life. It never returns into the parent's code:
     it leaves with os._exit(), which skips the parent's `finally` blocks and atexit."""
-    status = ExitStatus.FAILED
+    status: int = ExitStatus.FAILED
     try:
         status = _run(spec, root, chan, parent, deadline)
     except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear of it

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 
 def run(spec: "Spec", root: "Path", chan: Channel, deadline: Deadline) -> NoReturn:
-    status = ExitStatus.FAILED
+    status: int = ExitStatus.FAILED
     try:
         status = _run(spec, root, chan, deadline)
     except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear of it

@@ -30,7 +30,6 @@ from .deadline import Deadline, NotReady, message
 from .errors import Failed
 
 if TYPE_CHECKING:
-    from netsetter.config import NetConfig
     from netsetter.engine import Reporter
     from netsetter.result import Result, StepResult
 
@@ -69,6 +68,7 @@ def in_process(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace") -> Ne
     stack = ExitStack()
     try:
         config = spec.net
+        assert config is not None  # set_up checked
         chosen = stack.enter_context(open_backend(spec.backend))
         watch = Watch(deadline, PlainReporter(sys.stderr) if trace.enabled else None)
         result = setup(pid, config, chosen, reporter=watch, masquerade=spec.masquerade, publish=spec.publish)

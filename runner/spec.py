@@ -47,7 +47,8 @@ def build(*, command: list[str] | None, env: list[str], hostname: str, rootfs: s
     if not timeout > 0:
         raise UsageError("timeout", timeout, "must be a positive number of seconds")
     check_hostname(hostname)
-    config, ports = None, ()
+    config: NetConfig | None = None
+    ports: tuple[PortMap, ...] = ()
     if (masquerade or publish) and not net:
         raise UsageError("--no-net", "", "cannot go with --masquerade or --publish, which need the network")
     if net:
