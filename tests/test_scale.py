@@ -8,6 +8,7 @@ benchmark, not here: this test checks what holds whatever the speed.
 
 from __future__ import annotations
 
+import pytest
 import json
 import sys
 
@@ -53,6 +54,7 @@ print(json.dumps({"missing": missing, "packets_per_s": (after - before) / 2}))
 """
 
 
+@pytest.mark.slow
 def test_a_thousand_containers_on_one_bridge(sandbox):
     box = sandbox()
     containers = [box.container() for _ in range(N)]
