@@ -172,7 +172,7 @@ class Backend(ABC):
         self.trace.append(Command(f"rm -f {netns_entry.entry_path(str(pid))}", True))
         return netns_entry.hide(pid)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a default: most backends hold nothing to release)
         """Release sockets or helpers; the backend is not used afterwards."""
 
     def __enter__(self) -> "Backend":

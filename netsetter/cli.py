@@ -266,6 +266,7 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
     from .report import PlainReporter, RichReporter
 
     result = None
+    reporter: Reporter | None
     try:
         config = NetConfig.build(**values)
         ports = [PortMap.parse(p) for p in publish or []]

@@ -70,7 +70,7 @@ class NetConfig:
         config._check_consistent()
         return config
 
-    def resolved(self, **values: object) -> "NetConfig":
+    def resolved(self, **values: Any) -> "NetConfig":
         """The configuration with its "auto" values chosen; checked again."""
         config = replace(self, **values, auto=frozenset())
         config._check_consistent()

@@ -145,7 +145,7 @@ def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target,
     started = time.perf_counter()
     notify.start(result)
     try:
-        for step, record in zip(steps_for(ctx), result.steps):
+        for step, record in zip(steps_for(ctx), result.steps, strict=True):
             record.status = "running"
             notify(record)
             faults.ENGINE(step.name)

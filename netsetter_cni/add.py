@@ -31,7 +31,9 @@ from __future__ import annotations
 import errno
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import TYPE_CHECKING
+from functools import partial
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from backends.base import Link
 from nskit.errors import OpError
@@ -60,7 +62,7 @@ class Addressing:
     the routes to add (a gw of None: via the gateway), the DNS settings of the result."""
 
     def __init__(self, ips: list[tuple[IPv4Interface, IPv4Address | None]], routes: list[RouteConf],
-                 dns: dict) -> None:  # type: ignore[type-arg]
+                 dns: dict[str, Any]) -> None:
         self.ips, self.routes, self.dns = ips, routes, dns
 
     @property
@@ -202,9 +204,9 @@ def ensure_gateway(backend: "Backend", conf: NetConf, bridge: "Link", addressing
                                f"bridge has {other}, another address of that subnet",
                                "set forceAddress to replace it, or give the network another subnet")
             backend.addr_del(conf.bridge, other)
-            undo.push(f"restore {other} on {conf.bridge}", lambda other=other: backend.addr_add(conf.bridge, other))
+            undo.push(f"restore {other} on {conf.bridge}", partial(backend.addr_add, conf.bridge, other))
         backend.addr_add(conf.bridge, gateway)
-        undo.push(f"delete {gateway} from {conf.bridge}", lambda gateway=gateway: backend.addr_del(conf.bridge, gateway))
+        undo.push(f"delete {gateway} from {conf.bridge}", partial(backend.addr_del, conf.bridge, gateway))
 
 
 def setup_veth(backend: "Backend", conf: NetConf, inv: Invocation, ns: str, undo: UndoStack) -> tuple[str, str]:
@@ -274,7 +276,7 @@ def masquerade(conf: NetConf, inv: Invocation, addressing: Addressing, undo: Und
         nat.masquerade(conf.bridge, subnet, inv.owner)
 
 
-def nat_module():  # type: ignore[no-untyped-def]
+def nat_module() -> ModuleType:
     """netsetter.host.nat, imported when ipMasq asks for it (it runs iptables)."""
     try:
         from netsetter.host import nat

@@ -268,7 +268,7 @@ def _network(what: str, value: object, required: bool = False) -> IPv4Network:
         raise CniError(INVALID_CONFIG, f"invalid {what} {_json(value)}: {exc}") from None
     if network.version != 4:
         raise CniError(UNSUPPORTED_FIELD, f"unsupported field {what}={_json(value)}", "IPv6 is not supported yet")
-    return network  # type: ignore[return-value]
+    return network
 
 
 def _address(what: str, value: object) -> IPv4Address:
@@ -278,7 +278,7 @@ def _address(what: str, value: object) -> IPv4Address:
         raise CniError(INVALID_CONFIG, f"invalid {what} {_json(value)}: {exc}") from None
     if address.version != 4:
         raise CniError(UNSUPPORTED_FIELD, f"unsupported field {what}={_json(value)}", "IPv6 is not supported yet")
-    return address  # type: ignore[return-value]
+    return address
 
 
 def _address_in(subnet: IPv4Network, what: str, value: object) -> IPv4Address | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from nskit.errors import ExitStatus, Terminated, raise_on_sigterm
 
@@ -60,7 +61,7 @@ def main() -> int:
         return error.exit_status
 
 
-def _read_config() -> dict:  # type: ignore[type-arg]
+def _read_config() -> dict[str, Any]:
     import json
 
     try:

@@ -43,7 +43,7 @@ def run(spec: "Spec", layer: "Layer", mapping: "Mapping", chan: Channel, parent:
         deadline: Deadline) -> NoReturn:
     """The forked child's whole life. It never returns into the parent's code:
     it leaves with os._exit(), which skips the parent's `finally` blocks and atexit."""
-    status = ExitStatus.FAILED
+    status: int = ExitStatus.FAILED
     try:
         status = _run(spec, layer, mapping, chan, parent, deadline)
     except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear of it

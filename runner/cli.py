@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -68,7 +68,7 @@ def _group() -> None:
     """runner start runs a container."""
 
 
-def _net(key: str, default: str, help_: str, metavar: str):  # type: ignore[no-untyped-def]
+def _net(key: str, default: str, help_: str, metavar: str) -> Any:
     return typer.Option(None, f"--{key.replace('_', '-')}", help=f"{help_} [default: {default}]",
                         metavar=metavar, show_default=False, rich_help_panel="Network")
 
@@ -215,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         return ExitStatus.INTERRUPTED
     except typer.TyperException as exc:  # bad usage, found by the parser
-        if getattr(exc, "ctx", None) is not None and not args:
-            print(exc.ctx.get_help())
+        ctx = getattr(exc, "ctx", None)  # click's UsageError has one; typer does not declare it
+        if ctx is not None and not args:
+            print(ctx.get_help())
             return ExitStatus.USAGE
         print(f"runner: error: {exc.format_message()}", file=sys.stderr)
         return ExitStatus.USAGE

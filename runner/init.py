@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 def run(spec: "Spec", root: "Path", chan: Channel, deadline: Deadline, shown: "Path | None" = None) -> NoReturn:
     """``shown``: the directory the user gave, bound onto ``root``, to name in errors."""
-    status = ExitStatus.FAILED
+    status: int = ExitStatus.FAILED
     try:
         status = _run(spec, root, chan, deadline, shown)
     except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear of it

@@ -58,7 +58,8 @@ def build(*, command: list[str] | None, env: list[str], hostname: str, rootfs: s
     check_hostname(hostname)
     if command is not None and command and not command[0]:
         raise NotFound("", "the command name is empty")
-    config, ports = None, ()
+    config: NetConfig | None = None
+    ports: tuple[PortMap, ...] = ()
     if (masquerade or publish) and not net:
         raise UsageError("--no-net", "", "cannot go with --masquerade or --publish, which need the network")
     if net:

@@ -38,6 +38,7 @@ def bench_sandboxes() -> list[str]:
         return []
 
 
+@pytest.mark.slow
 def test_every_group_with_tiny_sizes(tmp_path: Path, original_script: Path) -> None:
     out, md = tmp_path / "bench.json", tmp_path / "bench.md"
     proc = bench(*TINY, "--script", str(original_script), "--json", str(out), "--markdown", str(md))
@@ -64,6 +65,7 @@ def test_every_group_with_tiny_sizes(tmp_path: Path, original_script: Path) -> N
     assert bench_sandboxes() == []
 
 
+@pytest.mark.slow
 def test_sigterm_half_way_leaves_nothing(original_script: Path) -> None:
     proc = bench("--only", "single", "--runs", "50", "--script", str(original_script))
     assert proc.stderr is not None

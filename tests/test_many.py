@@ -47,7 +47,7 @@ def test_three_containers_share_the_bridge_and_reach_each_other(sandbox, cache_d
         # while every container end is veth_conta: it is made in its container's netns, never on the host
         assert [r[1] for r in ready] == ["10.10.10.101/24", "10.10.10.102/24", "10.10.10.103/24"]
         assert [r[2] for r in ready] == ["veth_conta"] * 3
-        ports = sorted(n for n, l in box.snapshot().links.items() if l["master"] == "brg-demo")
+        ports = sorted(n for n, link in box.snapshot().links.items() if link["master"] == "brg-demo")
         assert len(ports) == 3 and "veth_host" in ports
         outputs = []
         for p in procs:

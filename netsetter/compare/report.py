@@ -36,9 +36,9 @@ def difference_lines(comparison: Comparison) -> list[str]:
         for backend, found in row.differences.items():
             if found and row.status[backend] != CARRIED:
                 groups.setdefault((row.status[backend], tuple(found)), []).append(backend)
-        for (status, found), backends in groups.items():
+        for (status, shown), backends in groups.items():
             lines.append(f"{_where(row)} [{', '.join(backends)}: {status}]")
-            lines += [f"    {d}" for d in found]
+            lines += [f"    {d}" for d in shown]
     return lines
 
 
