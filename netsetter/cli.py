@@ -260,7 +260,7 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
     from backends import open_backend, resolve
 
     from .config import NetConfig
-    from .engine import plan, setup
+    from .engine import Reporter, plan, setup
     from .errors import StepFailed
     from .host.nat import PortMap
     from .report import PlainReporter, RichReporter

@@ -32,7 +32,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from nskit.errors import NsError, OpError, Terminated
 
@@ -40,7 +40,7 @@ from .config import NetConfig
 from .errors import PreflightError
 from .host import allocate, records
 from .host.lock import host_lock
-from .host.state_dir import host_netns_inode
+from .host.state_dir import host_cookie
 from .target import Target, check_privileges, resolve_target
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def _build(b: "Backend", config: NetConfig, target: Target, fd: int, masquerade:
                     nat.publish(c.bridge, owner, port, c.container_addr.ip)
         index = _index(b, c.veth_host)
         records.save(records.Record(pid=target.pid, netns_inode=target.netns_inode,
-                                    host_netns_inode=host_netns_inode(), config=c.as_dict(),
+                                    host_netns=host_cookie(), config=c.as_dict(),
                                     host_veth_index=index, bridge_created=made_bridge))
         return FastNet(target.pid, target.netns_inode, c, b.name, index, made_bridge, bool(masquerade or publish))
     except (NsError, OSError, KeyboardInterrupt, Terminated) as exc:
@@ -252,7 +252,7 @@ def _index(b: "Backend", name: str) -> int:
 def _undo(b: "Backend", c: NetConfig, target: Target, made_bridge: bool, made_veth: bool, exposed: bool,
           nat: bool) -> None:
     """Newest first, past errors: the pair (both ends go), the bridge if ours and unused, the entry."""
-    steps = []
+    steps: list[Callable[[], object]] = []
     if nat:
         from .host import nat as nat_rules
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from backends.base import Link
 from nskit.errors import OpError
+from nskit.names import random_mac
 from nskit.undo import UndoStack
 
 from netsetter import faults
@@ -47,7 +48,6 @@ from .args import Invocation
 from .config import NetConf, RouteConf, wanted_address
 from .delegate import run_plugin
 from .errors import INTERFACE_EXISTS, NO_ADDRESS, OPERATION_FAILED, UNSUPPORTED_FIELD, CniError, as_cni_error
-from .links import random_mac
 from .result import Interface, IpConfig, Result, Route, parse
 
 if TYPE_CHECKING:

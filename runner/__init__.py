@@ -16,7 +16,7 @@ and Container.exec enter a running container (enter.py).
 """
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
+def __getattr__(name: str) -> object:
     # `from runner import Fleet` without importing it for `runner start`.
     if name == "Fleet":
         from .fleet import Fleet

@@ -149,7 +149,7 @@ def _child(go: int, errors: int, root: Path, argv: tuple[str, ...], env: dict[st
         # still shows this netns; the container's own /proc/sys is read-only (mounts.py).
         inside(said[len(GO):-1])
         mounts.enter(root)
-        for fd, target in zip(stdio, (0, 1, 2)):
+        for fd, target in zip(stdio, (0, 1, 2), strict=True):
             if fd != target:
                 os.dup2(fd, target)
         syscalls._libc().syscall(ctypes.c_long(SYS_CLOSE_RANGE), ctypes.c_uint(3), ctypes.c_uint(0xFFFFFFFF),

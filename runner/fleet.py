@@ -37,12 +37,15 @@ import threading
 import time
 from ipaddress import IPv4Interface
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from . import clone, fleetnet, loopback, rootfs
 from .container import Container
 from .errors import Failed, RunnerError, UsageError
 from .spec import check_hostname, environment
+
+if TYPE_CHECKING:
+    from netsetter.host.nat import PortMap
 
 BATCH = 128  # clones in flight at once: each holds two pipe ends in the supervisor
 STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
@@ -185,14 +188,14 @@ class Fleet:
             for pid in pids:
                 clone.map_ids(pid)
             addresses = self.net.lease(pids) if net else [None] * len(pids)
-            for container, address in zip(batch, addresses):
+            for container, address in zip(batch, addresses, strict=True):
                 container.address = address
                 if net:
                     self.net.host_side(container.pid)
                     container.host_ifname = fleetnet.host_ifname(container.pid)
-            for c, address in zip(clones, addresses):
+            for c, address in zip(clones, addresses, strict=True):
                 c.release(str(address).encode() if address else b"")
-            for c, container in zip(clones, batch):
+            for c, container in zip(clones, batch, strict=True):
                 error = c.outcome()
                 if error:
                     raise Failed("start container", container.name, error)
@@ -200,7 +203,7 @@ class Fleet:
             for c in clones:
                 c.close()
 
-    def _nat(self, started: list[Container], masquerade: bool, ports: list) -> None:  # type: ignore[type-arg]
+    def _nat(self, started: list[Container], masquerade: bool, ports: list["PortMap"]) -> None:
         from netsetter.host import nat
         from netsetter.host.ipam import pid_owner
         from nskit.errors import NsError

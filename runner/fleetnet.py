@@ -25,10 +25,15 @@ import errno
 import os
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import TYPE_CHECKING
 
 from nskit.errors import OpError
 
 from .errors import Failed, UsageError
+
+if TYPE_CHECKING:
+    from backends.rtnl.backend import RtnlBackend
+    from netsetter.host.ipam import Pool
 
 CONTAINER_IFNAME = "eth0"
 
@@ -42,9 +47,9 @@ class FleetNet:
     bridge: str
     subnet: IPv4Network
     gateway: IPv4Interface
-    backend: object = None  # the rtnl backend, opened by open()
+    backend: "RtnlBackend | None" = None  # opened by open()
     made_bridge: bool = False
-    pool: object = None
+    pool: "Pool | None" = None
     leased: dict[str, int] = field(default_factory=dict)  # owner -> pid
 
     @classmethod
@@ -74,7 +79,7 @@ class FleetNet:
         from backends.rtnl.backend import RtnlBackend
         from netsetter.host.ipam import Pool
 
-        from netsetter_cni.links import random_mac
+        from nskit.names import random_mac
 
         self.backend = backend = RtnlBackend()
         try:
@@ -95,7 +100,7 @@ class FleetNet:
         except BaseException:
             self.close()
             raise
-        self.pool = Pool(self.bridge, self.subnet, self.gateway.ip, self.subnet.network_address + 1)
+        self.pool = Pool.for_range(self.bridge, self.subnet, self.gateway.ip, self.subnet.network_address + 1)
 
     def lease(self, pids: list[int]) -> list[IPv4Interface]:
         """An address for each container, chosen in one pass under the host lock."""
@@ -105,17 +110,19 @@ class FleetNet:
         owners = [pid_owner(pid, netns_inode(pid)) for pid in pids]
         try:
             with host_lock():
-                addresses = self.pool.allocate_many(owners)  # type: ignore[union-attr]
+                assert self.pool is not None, "lease() before open()"
+                addresses = self.pool.allocate_many(owners)
         except OpError as exc:
             raise Failed("lease addresses on", self.bridge, exc.cause) from None
-        self.leased.update(zip(owners, pids))
+        self.leased.update(zip(owners, pids, strict=True))
         return [IPv4Interface(f"{a}/{self.subnet.prefixlen}") for a in addresses]
 
     def host_side(self, pid: int) -> None:
         """veth_h<pid> on the bridge, up; its peer eth0 born in the netns of ``pid``."""
         try:
             # An absolute path is taken as the netns file itself (nskit.netns.entry_path joins it).
-            self.backend.veth_add_peer_in(host_ifname(pid), CONTAINER_IFNAME, f"/proc/{pid}/ns/net",  # type: ignore[union-attr]
+            assert self.backend is not None, "host_side() before open()"
+            self.backend.veth_add_peer_in(host_ifname(pid), CONTAINER_IFNAME, f"/proc/{pid}/ns/net",
                                           master=self.bridge)
         except OpError as exc:
             raise Failed("add the veth pair of container", pid, exc.cause) from None
@@ -126,7 +133,9 @@ class FleetNet:
         from netsetter.host.ipam import lease_dir
 
         wanted = set(self.leased.values() if pids is None else pids)
-        folder = lease_dir(self.bridge)
+        folder = lease_dir(self.bridge, create=False)
+        if folder is None:
+            return
         for name in os.listdir(folder):
             path = os.path.join(folder, name)
             try:
@@ -142,16 +151,18 @@ class FleetNet:
 
     def host_ends(self) -> list[str]:
         """The fleet's host ends still on the bridge (the kernel removes them as netns go)."""
+        if self.backend is None:
+            return []
         try:
-            return [p for p in self.backend.bridge_ports(self.bridge) if p.startswith("veth_h")]  # type: ignore[union-attr]
+            return [p for p in self.backend.bridge_ports(self.bridge) if p.startswith("veth_h")]
         except OpError:
             return []
 
     def remove_bridge(self) -> None:
         if self.made_bridge and self.backend is not None:
             try:
-                if not self.backend.bridge_ports(self.bridge):  # type: ignore[union-attr]
-                    self.backend.link_del(self.bridge)  # type: ignore[union-attr]
+                if not self.backend.bridge_ports(self.bridge):
+                    self.backend.link_del(self.bridge)
                     self.made_bridge = False
             except OpError as exc:
                 if exc.errno != errno.ENODEV:
@@ -159,7 +170,7 @@ class FleetNet:
 
     def close(self) -> None:
         if self.backend is not None:
-            self.backend.close()  # type: ignore[union-attr]
+            self.backend.close()
             self.backend = None
 
 

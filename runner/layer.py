@@ -155,7 +155,7 @@ def _own(path: Path, mapping: Mapping) -> None:
 
 def collect(cache: Path) -> list[Path]:
     """Remove the layers whose runner is gone (their lock is free); return them."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(cache / "layers"))
     except OSError:

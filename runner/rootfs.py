@@ -58,8 +58,11 @@ def prepare(rootfs: str | None, cache: Path, mapping: Mapping | None = None,
     suffix = f"-u{shift.uid}" if shift is not None else ""
     if rootfs is None:
         bb = busybox.find()
-        return cached(cache, f"busybox-{sha256(bb)[:16]}-{LAYOUT}{suffix}",
-                      lambda root: (busybox.build(root, bb), give(root, shift))), False
+
+        def build(root: Path) -> None:
+            busybox.build(root, bb)
+            give(root, shift)
+        return cached(cache, f"busybox-{sha256(bb)[:16]}-{LAYOUT}{suffix}", build), False
     if not rootfs:
         raise UsageError("--rootfs", rootfs, "is empty; give a directory or a tarball, "
                                              "or leave --rootfs out for the built-in busybox root")
@@ -71,8 +74,11 @@ def prepare(rootfs: str | None, cache: Path, mapping: Mapping | None = None,
         raise UsageError("--rootfs", rootfs, "does not exist")
     if not tarball.is_tarball(path_):
         raise UsageError("--rootfs", rootfs, "is neither a directory nor a tar archive")
-    image = cached(cache, f"tar-{sha256(path_)[:16]}{suffix}",
-                   lambda root: (tarball.unpack(path_, root), give(root, shift)))
+
+    def unpack(root: Path) -> None:
+        tarball.unpack(path_, root)
+        give(root, shift)
+    image = cached(cache, f"tar-{sha256(path_)[:16]}{suffix}", unpack)
     check_command(image, rootfs, command, path)
     return image, False
 

@@ -51,7 +51,7 @@ def main(n: int, cache: str) -> None:
     with Fleet(bridge=BRIDGE, subnet=SUBNET, cache_dir=cache) as fleet:
         fleet.start_many(n, ["/bin/sleep", "infinity"])
         print(f"built {time.perf_counter() - started:.6f}", flush=True)
-        while (line := sys.stdin.readline().strip()) == "reach":
+        while sys.stdin.readline().strip() == "reach":
             host_ok, one_ok = reach(fleet)
             print(f"reach {host_ok} {one_ok}", flush=True)
         started = time.perf_counter()

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .snapshot import State, diff
+from .snapshot import diff
 from ..steps import STEPS
 from .portrun import PortTrace
 from .scriptrun import ScriptCommand, ScriptTrace
