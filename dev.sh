@@ -29,7 +29,7 @@ OPTIONS are runner start's (./dev.sh run --help) or netsetter's (./dev.sh run PI
 
 Each command first installs what it needs and is missing, and nothing else: Debian packages
 with apt-get, then the project into a virtualenv, .venv, with pip, byte-compiled.
-  run    iproute2 iputils-ping busybox-static python3-venv (and iptables for --masquerade/-p)
+  run    iproute2 iputils-ping busybox-static catatonit python3-venv (and iptables for --masquerade/-p)
   bench  run's, and mininet bridge-utils containernetworking-plugins (without recommends)
   test   bench's, and iptables podman crun, and the test extra (pytest, hypothesis)
 Once that is done (.venv/.installed), a command calls no package manager until pyproject.toml
@@ -39,7 +39,7 @@ EOF
 
 # Debian packages per command, and the pip extra. The benchmark's peers go in without
 # recommends: Mininet's would pull in Open vSwitch, whose daemon starts on install.
-RUN_DEBS=(iproute2 iputils-ping busybox-static)
+RUN_DEBS=(iproute2 iputils-ping busybox-static catatonit)
 BENCH_DEBS=(mininet bridge-utils containernetworking-plugins)
 TEST_DEBS=(iptables podman crun containernetworking-plugins)
 STAMP=.venv/.installed

@@ -31,9 +31,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
 NAMES = tuple(REGISTRY)
 
 
-def resolve(flag: str | None = None) -> str:
-    """The backend's name by precedence; an unknown name is a usage error."""
-    name, source = (flag, "--backend") if flag else (os.environ.get(ENV_VAR) or DEFAULT, ENV_VAR)
+def resolve(flag: str | None = None, default: str = DEFAULT) -> str:
+    """The backend's name by precedence (the CNI plugin has a default of its own);
+    an unknown name is a usage error."""
+    name, source = (flag, "--backend") if flag else (os.environ.get(ENV_VAR) or default, ENV_VAR)
     if name not in REGISTRY:
         raise UsageError(f"backend (from {source})", name, f"choose one of: {', '.join(NAMES)}")
     return name

@@ -12,8 +12,6 @@ the caller can show and test exactly what happened.
 
 from __future__ import annotations
 
-import errno as errnos
-import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -64,24 +62,6 @@ class Command:
         return {"cmd": self.text, "change": self.change}
 
 
-_STRERRORS = {os.strerror(n): n for n in (errnos.EEXIST, errnos.ENODEV, errnos.ENOENT, errnos.EPERM,
-                                          errnos.EINVAL, errnos.EBUSY, errnos.ESRCH, errnos.ENETUNREACH,
-                                          errnos.EADDRNOTAVAIL, errnos.ENOTSUP)}
-
-
-_STRERRORS.update({"Cannot find device": errnos.ENODEV, "does not exist": errnos.ENODEV})
-# Where the kernel explains an error (extended ACK), `ip` prints only the explanation.
-_STRERRORS.update({"Address already assigned": errnos.EEXIST, "Address not found": errnos.EADDRNOTAVAIL,
-                   "same name exists in the target netns": errnos.EEXIST,
-                   "mtu less than device minimum": errnos.EINVAL, "mtu greater than device maximum": errnos.EINVAL})
-
-
-def errno_of(message: str) -> int | None:
-    """The errno that `ip`'s message stands for, if it names one."""
-    for text, number in _STRERRORS.items():
-        if text in message:
-            return number
-    return None
 
 
 @dataclass
@@ -192,7 +172,7 @@ class Backend(ABC):
         self.trace.append(Command(f"rm -f {netns_entry.entry_path(str(pid))}", True))
         return netns_entry.hide(pid)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a default: most backends hold nothing to release)
         """Release sockets or helpers; the backend is not used afterwards."""
 
     def __enter__(self) -> "Backend":

@@ -8,7 +8,9 @@ into a shell and compared with netsetter.sh word for word. Queries use
 
 from __future__ import annotations
 
+import errno as errnos
 import json
+import os
 import shlex
 import shutil
 from dataclasses import dataclass, field
@@ -17,7 +19,27 @@ from typing import Any
 
 from nskit.errors import OpError
 
-from .base import Backend, Command, Link, Route, errno_of
+from .base import Backend, Command, Link, Route
+
+
+# `ip` prints strerror() or the kernel's extended-ACK text, never the errno: the one place
+# its messages are mapped back to errno, so that OpError.gone and EEXIST checks work on it too.
+_STRERRORS = {os.strerror(n): n for n in (errnos.EEXIST, errnos.ENODEV, errnos.ENOENT, errnos.EPERM,
+                                          errnos.EINVAL, errnos.EBUSY, errnos.ESRCH, errnos.ENETUNREACH,
+                                          errnos.EADDRNOTAVAIL, errnos.ENOTSUP)}
+_STRERRORS.update({"Cannot find device": errnos.ENODEV, "does not exist": errnos.ENODEV})
+# Where the kernel explains an error (extended ACK), `ip` prints only the explanation.
+_STRERRORS.update({"Address already assigned": errnos.EEXIST, "Address not found": errnos.EADDRNOTAVAIL,
+                   "same name exists in the target netns": errnos.EEXIST,
+                   "mtu less than device minimum": errnos.EINVAL, "mtu greater than device maximum": errnos.EINVAL})
+
+
+def errno_of(message: str) -> int | None:
+    """The errno that `ip`'s message stands for, if it names one."""
+    for text, number in _STRERRORS.items():
+        if text in message:
+            return number
+    return None
 
 
 @dataclass

@@ -77,19 +77,19 @@ def main(
             raise ValueError(f"--fleet-backend {fleet_backend!r}: choose ip or netlink")
     except ValueError as exc:
         err.print(f"[red]bench: error:[/] {exc}", highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     signal.signal(signal.SIGTERM, _terminate)
     try:
         result = run_all(options, lambda msg: err.log(msg, highlight=False), debug=debug)
     except CannotRun as exc:
         err.print(f"[red]bench: error:[/] {exc}", highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     except Terminated:
         err.print("bench: terminated; what it made was removed")
-        raise typer.Exit(143)
+        raise typer.Exit(143) from None
     except KeyboardInterrupt:
         err.print("bench: interrupted; what it made was removed")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     # Piped or redirected (a log, the README), the tables keep their full width.
     report.print_tables(result, Console() if sys.stdout.isatty() else Console(width=170))
     if json_path:

@@ -9,7 +9,7 @@ from pathlib import Path
 from .results import GROUPS
 
 # Issue 8 names the row groups a to g; either spelling selects one.
-LETTERS = dict(zip("abcdefg", GROUPS))
+LETTERS = dict(zip("abcdefg", GROUPS, strict=True))
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SCRIPT = REPO.parent / "shared" / "seed" / "netsetter.sh"  # never copied into the project
 

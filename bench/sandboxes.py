@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from nskit import syscalls
-from netsetter.sandbox import Container, Sandbox
+from netsetter.compare.sandbox import Container, Sandbox
 
 THREAD_NETNS = "/proc/thread-self/ns/net"
 PREFIX = "bench-"  # sandbox names are nsp-bench-<case>-<random>: easy to spot, and to check none is left

@@ -115,6 +115,19 @@ def private_mb(pids: Iterable[int]) -> float:
     return round(total_kb / 1024, 1)
 
 
+def pss_mb(pids: Iterable[int]) -> float:
+    """The proportional set size of these processes, summed (Pss of smaps_rollup): each shared
+    page counted once over all the processes that map it, so the sum is what they take together."""
+    total_kb = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                total_kb += sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except OSError:
+            continue  # gone meanwhile
+    return round(total_kb / 1024, 1)
+
+
 def kill(pids: Iterable[int], sig: int = signal.SIGKILL) -> None:
     """Signal processes by id; those already gone are skipped."""
     for pid in pids:

@@ -58,6 +58,21 @@ def _all(run: Run) -> list[tuple[Verdict, set[str]]]:
         ratio(run, "netsetter CLI (ip) ≤ 4× the script", "single/cli-ip", "single/script", 4.0),
         ratio(run, "netsetter CLI (netlink) ≤ 4× the script", "single/cli-netlink", "single/script", 4.0),
         _help_imports(run),
+        # issue 16's targets
+        ratio(run, "library setup, rtnl, the script's 14 steps ≤ 0.3× the script",
+              "single/lib-rtnl", "single/script", 0.3),
+        ratio(run, "library setup, rtnl, peer made in place (netsetter.fast) ≤ 0.1× the script",
+              "single/fast-rtnl", "single/script", 0.1),
+        ratio(run, "netsetter PID --backend rtnl ≤ 2× the script", "single/cli-rtnl", "single/script", 2.0),
+        ratio(run, "netsetter PID --backend ip ≤ 4× the script (issue 16)", "single/cli-ip", "single/script", 4.0),
+        ratio(run, "netsetter PID --backend netlink ≤ 5× the script (issue 16)",
+              "single/cli-netlink", "single/script", 5.0),
+        ratio(run, "runner start -- /bin/true with network ≤ 1.0× unshare + pivot_root + script",
+              "start/runner-rtnl", "start/pipeline", 1.0),
+        ratio(run, "runner start -- /bin/true with network ≤ 0.3× podman run --rm (CNI bridge)",
+              "start/runner-rtnl", "start/podman", 0.3),
+        ratio(run, "runner start --no-net -- /bin/true ≤ 3× unshare + pivot_root",
+              "start/runner-nonet", "start/pipeline-nonet", 3.0),
     ]
     sizes = opts["scale"]
     if len(sizes) > 1:
@@ -65,17 +80,32 @@ def _all(run: Run) -> list[tuple[Verdict, set[str]]]:
             out.append(ratio(run, f"one more setup ({backend}) with {sizes[-1]} present ≤ 1.5× with {sizes[0]}",
                              f"scale/{backend}@{sizes[-1]}", f"scale/{backend}@{sizes[0]}", 1.5))
     for size in opts["fleet"]:
-        for variant, label in (("fork", "runner, forked"), ("cli", "runner start CLI")):
+        for variant, label in (("api", "Fleet API"), ("cli", "runner start CLI")):
             out.append(ratio(run, f"{size} containers started + networked ({label}) ≤ 0.5× Mininet's {size} hosts",
                              f"mininet/{variant}-start@{size}", f"mininet/mininet-build@{size}", 0.5))
             out.append(ratio(run, f"{size} containers torn down ({label}) ≤ 0.5× Mininet's teardown",
                              f"mininet/{variant}-stop@{size}", f"mininet/mininet-stop@{size}", 0.5))
+        out += _fleet_facts(run, size)
     for verb, limit in (("version", 3.0), ("add", 3.0), ("del", 2.0)):  # issue 18's targets
         out.append(ratio(run, f"CNI {verb.upper()}: netsetter-cni ≤ {limit:g}× the reference bridge plugin "
                          "(both with host-local)", f"cni/ours-{verb}", f"cni/bridge-{verb}", limit))
         out.append(ratio(run, f"CNI {verb.upper()}: netsetter-cni with its own allocator vs the reference "
                          "bridge plugin", f"cni/ours-own-{verb}", f"cni/bridge-{verb}", None))
     return out
+
+
+def _fleet_facts(run: Run, size: int) -> list[tuple[Verdict, set[str]]]:
+    """Issue 17's yes/no targets of the Fleet API: memory per container, every one reachable."""
+    key = f"mininet/api-start@{size}"
+    row = run.row(key)
+    names = (f"{size} containers (Fleet API): PSS per container, supervisor included, ≤ 2 MB",
+             f"{size} containers (Fleet API): every one answers a ping from the host and from another")
+    if row is None or row.stats is None or "pss_per_host_mb" not in row.extra:
+        return [(Verdict(name, why_not=_why_missing(row, key)), {"mininet"}) for name in names]
+    pss = float(row.extra["pss_per_host_mb"])
+    seen = f"host {row.extra.get('reach_host')}, one container {row.extra.get('reach_one')}"
+    return [(Verdict(names[0], holds=pss <= 2.0, why_not=f"{pss:.2f} MB per container"), {"mininet"}),
+            (Verdict(names[1], holds=bool(row.extra.get("reachable")), why_not=seen), {"mininet"})]
 
 
 def _help_imports(run: Run) -> tuple[Verdict, set[str]]:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from nskit.errors import ExitStatus, NsError, Terminated
+from nskit.errors import ExitStatus, NsError, Terminated, raise_on_sigterm
 
 from .config import DEFAULTS
 
@@ -231,7 +230,7 @@ def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[st
              time_limit: float) -> int:
     from backends import NAMES, resolve
 
-    from .compare import compare
+    from .compare.comparison import compare
     from .compare import report
     from .config import NetConfig
     from nskit.errors import UsageError
@@ -243,7 +242,7 @@ def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[st
         raise UsageError("script", "", "give the original script with --script PATH or $NETSETTER_SCRIPT")
     backends = list(NAMES) if backend == "all" else [resolve(backend)]
     check_privileges()
-    signal.signal(signal.SIGTERM, _interrupt)
+    raise_on_sigterm()
     comparison = compare(path.resolve(), backends, config, time_limit=time_limit)
     if as_json:
         print_json(comparison.as_dict())
@@ -256,21 +255,18 @@ def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[st
     return ExitStatus.OK if comparison.same else ExitStatus.FAILURE
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C, so that whatever was made is removed on the way out."""
-    raise Terminated
-
-
 def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str], as_json: bool,
            debug: bool, masquerade: bool = False, publish: list[str] | None = None) -> int:
     from backends import open_backend, resolve
 
     from .config import NetConfig
-    from .engine import plan, setup
+    from .engine import Reporter, plan, setup
+    from .errors import StepFailed
     from .host.nat import PortMap
     from .report import PlainReporter, RichReporter
 
     result = None
+    reporter: Reporter | None
     try:
         config = NetConfig.build(**values)
         ports = [PortMap.parse(p) for p in publish or []]
@@ -283,13 +279,13 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
             reporter = RichReporter(Console())
         else:
             reporter = PlainReporter(sys.stdout)
-        signal.signal(signal.SIGTERM, _interrupt)  # roll back, then exit 143
+        raise_on_sigterm()  # roll back, then exit 143
         with open_backend(name) as chosen:
             result = setup(pid, config, chosen, reporter=reporter, masquerade=masquerade, publish=ports)
     except NsError as exc:
         if debug:
             raise
-        result = getattr(exc, "result", None)
+        result = exc.result if isinstance(exc, StepFailed) else None
         if as_json:
             if result is None:
                 # Refused before any step: show the plan that did not run.
@@ -339,3 +335,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_json(data: object) -> None:
     print(json.dumps(data, indent=2))
+
+
+def run() -> None:
+    """The console script: :func:`main`, then leave at once (see :mod:`nskit.leave`)."""
+    from nskit.leave import run as leave_after
+
+    leave_after(main)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Any
 
 from nskit.errors import UsageError
 from nskit.names import check_ifname, check_mac
@@ -70,7 +71,7 @@ class NetConfig:
         config._check_consistent()
         return config
 
-    def resolved(self, **values: object) -> "NetConfig":
+    def resolved(self, **values: Any) -> "NetConfig":
         """The configuration with its "auto" values chosen; checked again."""
         config = replace(self, **values, auto=frozenset())
         config._check_consistent()

@@ -15,13 +15,14 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from nskit.errors import NsError, OpError, Terminated
+from nskit.undo import UndoStack
 
+from . import faults
 from .config import AUTO, NetConfig
 from .errors import PreflightError, StepFailed
 from .host import allocate, records
@@ -140,26 +141,27 @@ def _index_of(backend: "Backend", name: str) -> int:
 
 def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target, notify: Reporter,
                progress: "Callable[[], None]" = lambda: None) -> None:
-    done: list[tuple[Step, StepResult]] = []
+    undo = UndoStack()
     started = time.perf_counter()
     notify.start(result)
     try:
-        for step, record in zip(steps_for(ctx), result.steps):
+        for step, record in zip(steps_for(ctx), result.steps, strict=True):
             record.status = "running"
             notify(record)
-            _test_hook(step.name)
+            faults.ENGINE(step.name)
             _run(step, record, backend, ctx)
             notify(record)
             if record.status == "ok":
                 ctx.made.add(step.name)
-                done.append((step, record))
+                if step.undo is not None:
+                    undo.push(step.name, _undoer(step, record, backend, ctx, notify))
                 if step.name in RECORDED:
                     progress()
     except (NsError, OSError, KeyboardInterrupt, Terminated) as exc:
         record.status = "failed"
         record.detail = str(exc) or type(exc).__name__
         notify(record)
-        undo_errors = rollback(done, backend, ctx, notify)
+        undo_errors = undo.unwind()
         result.outcome, result.ms = "failed", _ms(started)
         if not isinstance(exc, (NsError, OSError)):
             result.error = f"interrupted at step {step.name!r}; the steps before it were undone"
@@ -188,38 +190,23 @@ def _run(step: Step, record: StepResult, backend: "Backend", ctx: Context) -> No
     record.detail = str(detail)
 
 
-def rollback(done: list[tuple[Step, StepResult]], backend: "Backend", ctx: Context,
-             notify: Reporter) -> list[str]:
-    """Undo the steps that changed something, newest first; return undo failures."""
-    errors: list[str] = []
-    for step, record in reversed(done):
-        if step.undo is None:
-            continue
+def _undoer(step: Step, record: StepResult, backend: "Backend", ctx: Context,
+            notify: Reporter) -> Callable[[], None]:
+    """The undo of a step that changed something, for the run's :class:`UndoStack`: what it
+    did (or that it failed) goes in the step's record and to the reporter."""
+    assert step.undo is not None
+    action = step.undo
+
+    def undo() -> None:
         try:
-            record.undo = str(step.undo(backend, ctx))
-        except (NsError, OSError) as exc:
+            record.undo = str(action(backend, ctx))
+        except Exception as exc:
             record.undo = f"failed: {exc}"
-            errors.append(f"{step.name}: {exc}")
-        notify(record)
-    return errors
+            raise
+        finally:
+            notify(record)
 
-
-def _test_hook(step: str) -> None:
-    """Fault injection for the test suite, driven by two environment variables.
-
-    NETSETTER_TEST_FAIL_AT=STEP makes STEP fail before it acts;
-    NETSETTER_TEST_PAUSE_AT=STEP:FIFO writes "paused STEP" to FIFO, then waits
-    for a line from it, so a test can act (kill the target, send a signal) mid-run.
-    """
-    if os.environ.get("NETSETTER_TEST_FAIL_AT") == step:
-        raise OpError("run step", step, "failure injected by NETSETTER_TEST_FAIL_AT")
-    pause = os.environ.get("NETSETTER_TEST_PAUSE_AT", "")
-    if pause.partition(":")[0] == step:
-        fifo = pause.partition(":")[2]
-        with open(fifo, "w") as out:
-            out.write(f"paused {step}\n")
-        with open(fifo) as back:
-            back.readline()
+    return undo
 
 
 def _ms(started: float) -> float:

@@ -102,7 +102,7 @@ def gone_is_fine(undo: Callable[[], None], what: str) -> str:
     try:
         undo()
     except OpError as exc:
-        if exc.errno in (errno.ENODEV, errno.EADDRNOTAVAIL, errno.ENOENT):
+        if exc.gone:
             return f"{what}: already gone"
         raise
     return what

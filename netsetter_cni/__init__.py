@@ -16,7 +16,7 @@ stdin (the CNI spec, containernetworking/cni SPEC.md):
     errors.py    the spec's error JSON and its codes
     version.py   the spec versions spoken, and the VERSION answer
     netns.py     CNI_NETNS checked, and named under /var/run/netns for the backends
-    rollback.py  ADD's undo stack;  links.py  small helpers over the backends
+    links.py     the bridge's MAC (the undo stack: nskit.undo; removals: netsetter.host.links)
 
 Nothing is imported here: ``netsetter-cni`` VERSION must start fast.
 """

@@ -15,7 +15,7 @@
          configure_container the address, the link up, the routes (via the gateway)
          masquerade          ipMasq: NAT for the subnet's traffic leaving the host
          describe            the result: the three interfaces with their MACs, the address, the routes
-      -> any failure (or Ctrl-C, SIGTERM) undoes what was made, newest first
+      -> any failure (or Ctrl-C, SIGTERM) undoes what was made, newest first (nskit.undo)
 
 The shape follows the reference bridge plugin (containernetworking/plugins):
 one verb-named function per step, and an orchestrator that reads like a
@@ -29,24 +29,26 @@ process for the ip backend, which makes their number matter.
 from __future__ import annotations
 
 import errno
-import os
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import TYPE_CHECKING
+from functools import partial
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from backends.base import Link
 from nskit.errors import OpError
+from nskit.names import random_mac
+from nskit.undo import UndoStack
 
-from netsetter.host.ipam import Pool
+from netsetter import faults
+from netsetter.host.links import delete_bridge_if_unused, delete_link
 from netsetter.host.lock import host_lock
 from . import netns
 from .args import Invocation
 from .config import NetConf, RouteConf, wanted_address
 from .delegate import run_plugin
-from .errors import INTERFACE_EXISTS, NO_ADDRESS, OPERATION_FAILED, UNSUPPORTED_FIELD, CniError
-from .links import delete_if_present, random_mac
+from .errors import INTERFACE_EXISTS, NO_ADDRESS, OPERATION_FAILED, UNSUPPORTED_FIELD, CniError, as_cni_error
 from .result import Interface, IpConfig, Result, Route, parse
-from .rollback import Rollback
 
 if TYPE_CHECKING:
     from backends.base import Backend
@@ -60,7 +62,7 @@ class Addressing:
     the routes to add (a gw of None: via the gateway), the DNS settings of the result."""
 
     def __init__(self, ips: list[tuple[IPv4Interface, IPv4Address | None]], routes: list[RouteConf],
-                 dns: dict) -> None:  # type: ignore[type-arg]
+                 dns: dict[str, Any]) -> None:
         self.ips, self.routes, self.dns = ips, routes, dns
 
     @property
@@ -73,24 +75,33 @@ def add(inv: Invocation, conf: NetConf, backend: "Backend") -> Result:
     if conf.ip_masq:
         nat_module()  # refuse before any change when NAT is not available
     netns.require(inv.netns)
-    with host_lock(), netns.named(inv.netns, inv.netns_alias) as ns, Rollback() as undo:
-        _test_hook("start")
-        bridge = ensure_bridge(backend, conf, undo)
-        _test_hook("bridge")
-        addressing = lease_address(conf, inv, want, undo)
-        _test_hook("lease")
-        ensure_gateway(backend, conf, bridge, addressing, undo)
-        _test_hook("gateway")
-        macs = setup_veth(backend, conf, inv, ns, undo)
-        _test_hook("veth")
-        routes = configure_container(backend, inv.ifname, ns, addressing)
-        _test_hook("container")
-        masquerade(conf, inv, addressing, undo)
-        _test_hook("masquerade")
-        return describe(conf, inv, bridge, macs, addressing, routes)
+    undo = UndoStack()
+    try:
+        with host_lock(), netns.named(inv.netns, inv.netns_alias) as ns, undo:
+            faults.CNI_ADD("start")
+            bridge = ensure_bridge(backend, conf, undo)
+            faults.CNI_ADD("bridge")
+            addressing = lease_address(conf, inv, want, undo)
+            faults.CNI_ADD("lease")
+            ensure_gateway(backend, conf, bridge, addressing, undo)
+            faults.CNI_ADD("gateway")
+            macs = setup_veth(backend, conf, inv, ns, undo)
+            faults.CNI_ADD("veth")
+            routes = configure_container(backend, inv.ifname, ns, addressing)
+            faults.CNI_ADD("container")
+            masquerade(conf, inv, addressing, undo)
+            faults.CNI_ADD("masquerade")
+            return describe(conf, inv, bridge, macs, addressing, routes)
+    except Exception as exc:  # undone already (Ctrl-C and SIGTERM too, and they go on)
+        error = as_cni_error(exc)
+        error.add_details("undo also failed: " + "; ".join(undo.failures) if undo.failures
+                          else "what was made was undone")
+        if error is exc:
+            raise
+        raise error from exc
 
 
-def ensure_bridge(backend: "Backend", conf: NetConf, undo: Rollback) -> "Link":
+def ensure_bridge(backend: "Backend", conf: NetConf, undo: UndoStack) -> "Link":
     """Create the bridge, or verify the link of that name is one; bring it up; return it as it now is."""
     name = conf.bridge
     link = backend.link_get(name)
@@ -98,7 +109,7 @@ def ensure_bridge(backend: "Backend", conf: NetConf, undo: Rollback) -> "Link":
     if link is None:
         mac = random_mac()
         backend.bridge_add(name, mac)
-        undo.push(f"delete bridge {name}", lambda: _delete_bridge_if_unused(backend, name))
+        undo.push(f"delete bridge {name}", lambda: delete_bridge_if_unused(backend, name))  # kept if a port joined meanwhile
         if conf.mtu:
             backend.link_set_mtu(name, conf.mtu)
         link = Link(name=name, kind="bridge", up=False, master=None, mac=mac)
@@ -115,12 +126,7 @@ def ensure_bridge(backend: "Backend", conf: NetConf, undo: Rollback) -> "Link":
     return link
 
 
-def _delete_bridge_if_unused(backend: "Backend", name: str) -> None:
-    if not backend.bridge_ports(name):  # someone else's port joined meanwhile: keep it
-        delete_if_present(backend, name)
-
-
-def lease_address(conf: NetConf, inv: Invocation, want: IPv4Address | None, undo: Rollback) -> Addressing:
+def lease_address(conf: NetConf, inv: Invocation, want: IPv4Address | None, undo: UndoStack) -> Addressing:
     """The container's addresses and routes: from the IPAM plugin, or leased to the attachment
     from netsetter's own range (held until DEL, not tied to a pid)."""
     if conf.ipam_plugin:
@@ -128,7 +134,7 @@ def lease_address(conf: NetConf, inv: Invocation, want: IPv4Address | None, undo
     if conf.ipam is None:
         return Addressing([], [], dict(conf.dns))
     ipam = conf.ipam
-    pool = Pool(conf.bridge, ipam.subnet, ipam.gateway, ipam.range_start, ipam.range_end)
+    pool = ipam.pool(conf.bridge)
     # A repeated ADD of the attachment finds its lease held already: that lease is the first
     # ADD's, and this ADD's rollback must not release it (two containers would share an address).
     held = any(lease.owner == inv.owner for lease in pool.leases())
@@ -146,7 +152,7 @@ def lease_address(conf: NetConf, inv: Invocation, want: IPv4Address | None, undo
     return Addressing([(ipam.prefixed(address), ipam.gateway)], conf.routes(), dict(conf.dns))
 
 
-def delegated_address(conf: NetConf, undo: Rollback) -> Addressing:
+def delegated_address(conf: NetConf, undo: UndoStack) -> Addressing:
     """The IPAM plugin's ADD, merged as the reference bridge plugin does: a missing gateway is
     the subnet's first address when isGateway; isDefaultGateway adds a default route via it
     unless the plugin gave one; the network's own dns, when set, replaces the plugin's."""
@@ -180,7 +186,7 @@ def delegated_address(conf: NetConf, undo: Rollback) -> Addressing:
 
 
 def ensure_gateway(backend: "Backend", conf: NetConf, bridge: "Link", addressing: Addressing,
-                   undo: Rollback) -> None:
+                   undo: UndoStack) -> None:
     """isGateway: the bridge carries each gateway address, so the containers' routes reach the host.
     Another address of the same subnet there is an error, or with forceAddress replaced."""
     if not conf.is_gateway:
@@ -198,12 +204,12 @@ def ensure_gateway(backend: "Backend", conf: NetConf, bridge: "Link", addressing
                                f"bridge has {other}, another address of that subnet",
                                "set forceAddress to replace it, or give the network another subnet")
             backend.addr_del(conf.bridge, other)
-            undo.push(f"restore {other} on {conf.bridge}", lambda other=other: backend.addr_add(conf.bridge, other))
+            undo.push(f"restore {other} on {conf.bridge}", partial(backend.addr_add, conf.bridge, other))
         backend.addr_add(conf.bridge, gateway)
-        undo.push(f"delete {gateway} from {conf.bridge}", lambda gateway=gateway: backend.addr_del(conf.bridge, gateway))
+        undo.push(f"delete {gateway} from {conf.bridge}", partial(backend.addr_del, conf.bridge, gateway))
 
 
-def setup_veth(backend: "Backend", conf: NetConf, inv: Invocation, ns: str, undo: Rollback) -> tuple[str, str]:
+def setup_veth(backend: "Backend", conf: NetConf, inv: Invocation, ns: str, undo: UndoStack) -> tuple[str, str]:
     """The veth pair, in one request: the host end a port of the bridge and up, the
     container end born inside the netns under its final name (no rename, no clash
     with a host link called eth0). Returns the MACs given to the two ends."""
@@ -215,7 +221,7 @@ def setup_veth(backend: "Backend", conf: NetConf, inv: Invocation, ns: str, undo
         if exc.errno != errno.EEXIST:
             raise
         raise _which_exists(backend, inv, ns) from None
-    undo.push(f"delete {host}", lambda: delete_if_present(backend, host))  # the container end goes with it
+    undo.push(f"delete {host}", lambda: delete_link(backend, host))  # the container end goes with it
     if conf.hairpin:
         backend.link_set_hairpin(host, True)
     return host_mac, container_mac
@@ -260,7 +266,7 @@ def configure_container(backend: "Backend", ifname: str, ns: str, addressing: Ad
     return added
 
 
-def masquerade(conf: NetConf, inv: Invocation, addressing: Addressing, undo: Rollback) -> None:
+def masquerade(conf: NetConf, inv: Invocation, addressing: Addressing, undo: UndoStack) -> None:
     """ipMasq: the subnet's traffic leaves the host with the host's address (iptables, netsetter.host.nat)."""
     if not conf.ip_masq or not addressing.ips:
         return
@@ -270,7 +276,7 @@ def masquerade(conf: NetConf, inv: Invocation, addressing: Addressing, undo: Rol
         nat.masquerade(conf.bridge, subnet, inv.owner)
 
 
-def nat_module():  # type: ignore[no-untyped-def]
+def nat_module() -> ModuleType:
     """netsetter.host.nat, imported when ipMasq asks for it (it runs iptables)."""
     try:
         from netsetter.host import nat
@@ -287,9 +293,3 @@ def describe(conf: NetConf, inv: Invocation, bridge: "Link", macs: tuple[str, st
                               Interface(inv.ifname, macs[1], inv.netns)],
                   ips=[IpConfig(address, gw, CONTAINER_INDEX) for address, gw in addressing.ips],
                   routes=[Route(r.dst, r.gw) for r in routes], dns=addressing.dns)
-
-
-def _test_hook(step: str) -> None:
-    """Fault injection for the tests: NETSETTER_CNI_TEST_FAIL_AT=STEP fails ADD after STEP."""
-    if os.environ.get("NETSETTER_CNI_TEST_FAIL_AT") == step:
-        raise OpError("run step", step, "failure injected by NETSETTER_CNI_TEST_FAIL_AT")

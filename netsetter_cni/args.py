@@ -49,7 +49,7 @@ class Invocation:
     @property
     def digest(self) -> str:
         try:  # the built-in SHA-256: hashlib would load OpenSSL's libcrypto first (10-30 ms)
-            from _sha256 import sha256
+            from _sha256 import sha256  # type: ignore[import-not-found]  # CPython builtin, no stub
         except ImportError:
             from hashlib import sha256
         return sha256(f"{self.container_id}:{self.ifname}".encode()).hexdigest()

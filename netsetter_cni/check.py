@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from netsetter.host.ipam import Pool
 from . import netns, version
 from .args import Invocation
 from .config import NetConf
@@ -128,7 +127,7 @@ def check_addresses(conf: NetConf, inv: Invocation, prev: Result, index: int, co
     pool = None
     if conf.ipam is not None:
         ipam = conf.ipam
-        pool = Pool(conf.bridge, ipam.subnet, ipam.gateway, ipam.range_start, ipam.range_end)
+        pool = ipam.pool(conf.bridge)
     for ip in prev.ips:
         if ip.interface not in (None, index):
             continue

@@ -77,11 +77,13 @@ def _check_ifname(ifname: str) -> None:
 
 
 def _open_backend() -> "Backend":
-    from backends import NAMES, BackendUnavailable, open_backend
+    from backends import BackendUnavailable, open_backend, resolve
+    from nskit.errors import UsageError
 
-    name = os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
-    if name not in NAMES:
-        raise CniError(INVALID_ENVIRONMENT, f"invalid {BACKEND_ENV} {name!r}: choose one of {', '.join(NAMES)}")
+    try:
+        name = resolve(default=DEFAULT_BACKEND)  # NETSETTER_BACKEND, as for netsetter
+    except UsageError as exc:
+        raise CniError(INVALID_ENVIRONMENT, str(exc)) from None
     try:
         return open_backend(name)
     except BackendUnavailable as exc:

@@ -30,13 +30,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address, ip_network
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from nskit.errors import UsageError
 from nskit.names import check_ifname
 
 from . import version
 from .errors import INVALID_CONFIG, INVALID_ENVIRONMENT, UNSUPPORTED_FIELD, CniError
+
+if TYPE_CHECKING:
+    from netsetter.host.ipam import Pool
 
 DEFAULT_BRIDGE = "cni0"  # the bridge plugin's default
 OWN_IPAM = "netsetter"  # the built-in allocator; any other ipam.type is a plugin in CNI_PATH
@@ -63,6 +66,12 @@ class Ipam:
 
     def prefixed(self, address: IPv4Address) -> IPv4Interface:
         return IPv4Interface(f"{address}/{self.subnet.prefixlen}")
+
+    def pool(self, bridge: str) -> "Pool":
+        """netsetter's lease pool for this range on bridge (imported here: VERSION stays cheap)."""
+        from netsetter.host.ipam import Pool
+
+        return Pool.for_range(bridge, self.subnet, self.gateway, self.range_start, self.range_end)
 
 
 @dataclass(frozen=True)
@@ -259,7 +268,7 @@ def _network(what: str, value: object, required: bool = False) -> IPv4Network:
         raise CniError(INVALID_CONFIG, f"invalid {what} {_json(value)}: {exc}") from None
     if network.version != 4:
         raise CniError(UNSUPPORTED_FIELD, f"unsupported field {what}={_json(value)}", "IPv6 is not supported yet")
-    return network  # type: ignore[return-value]
+    return network
 
 
 def _address(what: str, value: object) -> IPv4Address:
@@ -269,7 +278,7 @@ def _address(what: str, value: object) -> IPv4Address:
         raise CniError(INVALID_CONFIG, f"invalid {what} {_json(value)}: {exc}") from None
     if address.version != 4:
         raise CniError(UNSUPPORTED_FIELD, f"unsupported field {what}={_json(value)}", "IPv6 is not supported yet")
-    return address  # type: ignore[return-value]
+    return address
 
 
 def _address_in(subnet: IPv4Network, what: str, value: object) -> IPv4Address | None:

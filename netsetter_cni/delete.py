@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from netsetter.host.ipam import Pool
 from netsetter.host.lock import host_lock
 from . import netns
 from .args import Invocation
 from .config import NetConf
 from .delegate import run_plugin
-from .links import delete_if_present
+from netsetter.host.links import delete_link
 
 if TYPE_CHECKING:
     from backends.base import Backend
@@ -43,13 +42,13 @@ def delete(inv: Invocation, conf: NetConf, backend: "Backend") -> list[str]:
             with netns.named(inv.netns, inv.netns_alias) as ns:
                 link = backend.link_get(inv.ifname, ns)
                 # Only a veth is ours; another link of that name was made by someone else.
-                if link is not None and link.kind == "veth" and delete_if_present(backend, inv.ifname, ns):
+                if link is not None and link.kind == "veth" and delete_link(backend, inv.ifname, ns):
                     done.append(f"deleted {inv.ifname} and its peer {inv.host_veth}")
         host = backend.link_get(inv.host_veth)
-        if host is not None and host.kind == "veth" and delete_if_present(backend, inv.host_veth):
+        if host is not None and host.kind == "veth" and delete_link(backend, inv.host_veth):
             done.append(f"deleted {inv.host_veth} and its peer")
         if conf.ipam is not None:
-            pool = Pool(conf.bridge, conf.ipam.subnet, conf.ipam.gateway, conf.ipam.range_start, conf.ipam.range_end)
+            pool = conf.ipam.pool(conf.bridge)
             done += [f"released {address}" for address in pool.release(inv.owner)]
         if conf.ip_masq:
             try:

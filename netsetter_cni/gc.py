@@ -26,7 +26,7 @@ from .args import Invocation
 from .config import NetConf
 from .delegate import run_plugin
 from .errors import INCOMPATIBLE_VERSION, INVALID_CONFIG, CniError
-from .links import delete_if_present
+from netsetter.host.links import delete_link
 
 if TYPE_CHECKING:
     from backends.base import Backend
@@ -63,7 +63,7 @@ def gc(conf: NetConf, backend: "Backend") -> list[str]:
         return []
     done: list[str] = []
     with host_lock():
-        pool = Pool(conf.bridge, conf.ipam.subnet, conf.ipam.gateway, conf.ipam.range_start, conf.ipam.range_end)
+        pool = conf.ipam.pool(conf.bridge)
         for lease in pool.leases():
             owner = lease.owner
             if not owner.startswith(OWNER_PREFIX) or not _in_range(pool, lease.address):
@@ -74,7 +74,7 @@ def gc(conf: NetConf, backend: "Backend") -> list[str]:
             host = Invocation("GC", container_id, "", ifname).host_veth
             link = backend.link_get(host)
             if link is not None and link.kind == "veth" and link.master == conf.bridge \
-                    and delete_if_present(backend, host):
+                    and delete_link(backend, host):
                 done.append(f"deleted {host}")
             done += [f"released {a} of {container_id}:{ifname}" for a in pool.release(owner)]
             if conf.ip_masq:
@@ -106,7 +106,7 @@ def status(conf: NetConf) -> None:
         return
     if conf.ipam is None:
         return
-    pool = Pool(conf.bridge, conf.ipam.subnet, conf.ipam.gateway, conf.ipam.range_start, conf.ipam.range_end)
+    pool = conf.ipam.pool(conf.bridge)
     held = sum(1 for lease in pool.leases() if _in_range(pool, lease.address) and lease.alive())
     if held >= _range_size(pool):
         raise CniError(NOT_AVAILABLE, f'failed to serve ADD on "{conf.name}": every address of '

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
+
+from nskit.errors import ExitStatus, Terminated, raise_on_sigterm
 
 from . import args, version
 from .errors import DECODE_FAILURE, INTERNAL, IO_FAILURE, CniError, as_cni_error
@@ -33,7 +36,7 @@ def main() -> int:
         if raw.get("cniVersion") in version.SUPPORTED:
             cni_version = raw["cniVersion"]  # errors from here on in the configuration's version
         invocation = args.parse(env, command)
-        _stop_on_sigterm()
+        raise_on_sigterm()  # ADD's undo runs on the way out
         from .commands import run
 
         output = run(invocation, raw)
@@ -43,9 +46,9 @@ def main() -> int:
             _write(json.dumps(output, indent=2))
         return 0
     except KeyboardInterrupt:
-        return 130  # what ADD had made was undone on the way out
-    except _Terminated:
-        return 143
+        return ExitStatus.INTERRUPTED  # what ADD had made was undone on the way out
+    except Terminated:
+        return ExitStatus.TERMINATED
     except Exception as exc:  # every failure is a result on stdout, never a bare traceback
         error = as_cni_error(exc)
         if error.code == INTERNAL:
@@ -58,7 +61,7 @@ def main() -> int:
         return error.exit_status
 
 
-def _read_config() -> dict:  # type: ignore[type-arg]
+def _read_config() -> dict[str, Any]:
     import json
 
     try:
@@ -78,19 +81,6 @@ def _read_config() -> dict:  # type: ignore[type-arg]
     return raw
 
 
-class _Terminated(BaseException):
-    """SIGTERM, raised where the command is, so that ADD's rollback runs on the way out."""
-
-
-def _stop_on_sigterm() -> None:
-    import signal
-
-    def stop(signum: int, frame: object) -> None:
-        raise _Terminated
-
-    signal.signal(signal.SIGTERM, stop)
-
-
 def _write(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
@@ -99,12 +89,9 @@ def _write(text: str) -> None:
 def entry() -> None:
     """The process's end: the result is written and flushed, everything made is done or undone,
     so the interpreter's shutdown (finalizers, module teardown: 10-100 ms) is skipped."""
-    code = main()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    finally:
-        os._exit(code)
+    from nskit.leave import leave
+
+    leave(main())
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Link names and MAC addresses: what the kernel accepts, checked before anything changes.
 
-Both raise :class:`~nskit.errors.UsageError` naming the value and the reason.
+The checks raise :class:`~nskit.errors.UsageError` naming the value and the reason.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 from .errors import UsageError
@@ -61,3 +62,14 @@ def check_mac(what: str, mac: object) -> str:
     if text == "00:00:00:00:00:00":
         raise UsageError(what, mac, "is the all-zero address")
     return text
+
+
+def random_mac() -> str:
+    """A random unicast, locally administered MAC (the second-lowest bit of the first byte set).
+
+    A bridge made with an address of its own keeps it; one made without takes the
+    lowest MAC of its ports and changes it as containers come and go.
+    """
+    raw = bytearray(os.urandom(6))
+    raw[0] = (raw[0] & 0xFE) | 0x02
+    return ":".join(f"{b:02x}" for b in raw)

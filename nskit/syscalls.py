@@ -108,3 +108,15 @@ def set_parent_death_signal(signum: int) -> None:
 
     _check(_libc().prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signum), ctypes.c_ulong(0), ctypes.c_ulong(0),
                        ctypes.c_ulong(0)), f"prctl(PR_SET_PDEATHSIG, {signum})")
+
+
+PR_SET_DUMPABLE = 4
+
+
+def set_dumpable(flag: bool) -> None:
+    """prctl(PR_SET_DUMPABLE): a process that is not dumpable cannot be ptrace()d by its own
+    uid, and its /proc/PID files belong to root. execve() sets the flag again for the new program."""
+    import ctypes
+
+    _check(_libc().prctl(PR_SET_DUMPABLE, ctypes.c_ulong(int(flag)), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0)), f"prctl(PR_SET_DUMPABLE, {int(flag)})")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -20,7 +20,8 @@ from .errors import ExitStatus, RunnerError
 HELP = """Run a command in a container: the article's ns-proc, in Python.
 
 runner start forks a child into new user, mount, UTS, IPC, PID and network
-namespaces, maps the container's root to you, gives it netsetter.sh's network
+namespaces, maps the container's root to an unprivileged host id (or, as the
+article does, to you when you are not root), gives it netsetter.sh's network
 (veth_conta 10.10.10.101/24 on the host's bridge brg-demo 10.10.10.100/24,
 default route via 10.10.10.100), pivots into a root filesystem, and runs the
 command there.
@@ -34,9 +35,17 @@ stdin is a terminal, with the prompt -[namespace-process]-# . The command
 starts only once the network is configured, and sees a clean environment:
 PATH, HOME, TERM, PS1 and the --env values. Ctrl-C and SIGTERM reach it.
 
-Run by a user other than root, the container's root is that user, and the
-network is set up with `sudo -n netsetter PID`: without sudo rights, use
---no-net.
+Isolation: the command gets no descriptor but 0, 1, 2 (and --preserve-fds);
+/proc/sys, /proc/sysrq-trigger, /proc/irq, /proc/bus and /proc/fs are
+read-only and /proc/kcore, /proc/keys, /proc/timer_list and the like masked,
+as runc does; the built-in root and unpacked tarballs are read through an
+overlay with a writable layer per container, removed when it ends (kept with
+--keep-layer DIR); a --rootfs directory is used in place, written into.
+
+Run by root, the container's ids 0-65535 are host ids 1000000000-1000065535,
+owned by no one: container root is nobody on the host. Run by another user,
+the container's root is that user (the article's mapping), and the network
+is set up with `sudo -n netsetter PID`: without sudo rights, use --no-net.
 
 \b
 Examples:
@@ -59,7 +68,7 @@ def _group() -> None:
     """runner start runs a container."""
 
 
-def _net(key: str, default: str, help_: str, metavar: str):  # type: ignore[no-untyped-def]
+def _net(key: str, default: str, help_: str, metavar: str) -> Any:
     return typer.Option(None, f"--{key.replace('_', '-')}", help=f"{help_} [default: {default}]",
                         metavar=metavar, show_default=False, rich_help_panel="Network")
 
@@ -70,8 +79,9 @@ def start(
     command: Optional[List[str]] = typer.Argument(None, metavar="-- CMD ARGS", show_default=False,
                                                   help="The command to run in the container."),
     rootfs: Optional[str] = typer.Option(None, "--rootfs", metavar="DIR|FILE.tar[.gz]", show_default=False,
-                                         help="Root filesystem: a directory, used in place, or a tarball, "
-                                              "unpacked once into the cache. [default: built-in busybox]"),
+                                         help="Root filesystem: a directory, used in place and written into (as "
+                                              "runc's bundle), or a tarball, unpacked once into the cache and "
+                                              "read through a writable layer. [default: built-in busybox]"),
     hostname: str = typer.Option("ns-proc", "--hostname", metavar="NAME",
                                  help="Host name inside the container (its UTS namespace only)."),
     net: bool = typer.Option(True, "--net/--no-net",
@@ -79,17 +89,32 @@ def start(
     env: List[str] = typer.Option([], "--env", "-e", metavar="KEY=VALUE", show_default=False,
                                   help="Add a variable to the command's environment (repeatable)."),
     timeout: float = typer.Option(60.0, "--timeout", metavar="SECONDS",
-                                  help="Give up when the container and its network are not ready in time."),
-    backend: Optional[str] = typer.Option(None, "--backend", metavar="ip|netlink", show_default=False,
+                                  help="Give up when the container and its network are not ready in time "
+                                       "(finite, more than 0)."),
+    preserve_fds: int = typer.Option(0, "--preserve-fds", metavar="N",
+                                     help="Pass descriptors 3 to 3+N-1 on to the command, as runc does; every "
+                                          "other descriptor above 2 is closed before it runs."),
+    map_root_to_caller: bool = typer.Option(
+        False, "--map-root-to-caller",
+        help="Map the container's root to you, and no other id, as the article does (the default unless you "
+             "are root). Run by root, this makes the container's root the host's root: a descriptor, mount or "
+             "/proc file that isolation misses is then the whole host's."),
+    keep_layer: Optional[str] = typer.Option(
+        None, "--keep-layer", metavar="DIR", show_default=False,
+        help="Keep the container's writable layer in DIR (DIR/upper: every file it wrote) instead of removing "
+             "it when the container ends; a later run with the same DIR continues it. Not with a --rootfs "
+             "directory, which is written in place."),
+    backend: Optional[str] = typer.Option(None, "--backend", metavar="rtnl|ip|netlink", show_default=False,
                                           rich_help_panel="Network",
-                                          help="How netsetter configures links: ip (the ip binary) or "
-                                               "netlink (pyroute2). [default: $NETSETTER_BACKEND, else ip]"),
+                                          help="How netsetter configures links: rtnl (raw netlink), ip (the ip "
+                                               "binary) or netlink (pyroute2). [default: rtnl as root; "
+                                               "$NETSETTER_BACKEND, else ip, through sudo]"),
     bridge: Optional[str] = _net("bridge", "brg-demo", "Bridge name.", "NAME"),
     bridge_mac: Optional[str] = _net("bridge_mac", "12:34:56:a1:b2:c3", "Bridge MAC address.", "MAC"),
     bridge_addr: Optional[str] = _net("bridge_addr", "10.10.10.100/24", "Bridge address/prefix.", "ADDR/LEN"),
     veth_host: Optional[str] = _net("veth_host", "auto: veth_host, or veth_h<pid> when taken",
                                     "Host end of the veth pair.", "NAME|auto"),
-    veth_container: Optional[str] = _net("veth_container", "auto: veth_conta, or veth_c<pid> when taken",
+    veth_container: Optional[str] = _net("veth_container", "veth_conta (made in the container's own netns, never taken)",
                                          "Container end of the veth pair.", "NAME|auto"),
     container_addr: Optional[str] = typer.Option(
         None, "--ip", "--container-addr", metavar="ADDR/LEN|auto", show_default=False, rich_help_panel="Network",
@@ -120,7 +145,8 @@ def start(
                                                    veth_host=veth_host, veth_container=veth_container,
                                                    container_addr=container_addr, gateway=gateway),
                           backend=backend, timeout=timeout, verbose=verbose, masquerade=masquerade,
-                          publish=publish)
+                          publish=publish, preserve_fds=preserve_fds, map_root_to_caller=map_root_to_caller,
+                          keep_layer=keep_layer)
         outcome = parent.run(what)
     except RunnerError as exc:
         if debug:
@@ -129,6 +155,48 @@ def start(
     for error in outcome.errors:
         print(f"runner: error: {error}", file=sys.stderr)
     raise typer.Exit(outcome.status)
+
+
+EXEC_HELP = """Run CMD inside the running container of PID, and exit with its status.
+
+PID is a process of the container as the host sees it: a Fleet container's
+Container.pid, or the command of a `runner start` container. CMD runs in the
+container's user, mount, UTS, IPC, PID and network namespaces, in its root
+directory, with its environment, as `nsenter --all` or `podman exec` run it.
+
+\b
+Examples:
+  runner exec 4242 -- ip -4 addr
+  runner exec 4242 -- /bin/sh
+
+\b
+Exit status: CMD's, 128+N if signal N ended it; 125 if runner could not
+enter the container, 126 if CMD cannot be executed, 127 if it is not found.
+"""
+
+
+@app.command("exec", help=EXEC_HELP, no_args_is_help=True,
+             context_settings={"allow_interspersed_args": False})
+def exec_(
+    pid: str = typer.Argument(..., metavar="PID", help="A process of the container (on the host)."),
+    command: List[str] = typer.Argument(..., metavar="-- CMD ARGS", help="The command to run in it."),
+    debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors."),
+) -> None:
+    from . import enter
+    from .errors import UsageError
+
+    try:
+        if not pid.isdigit() or int(pid) <= 0:
+            raise UsageError("pid", pid, "is not a positive process id")
+        argv = list(command)
+        if argv[:1] == ["--"]:  # after PID, the parser keeps the separator among the arguments
+            argv = argv[1:]
+        status = enter.run(int(pid), argv)
+    except RunnerError as exc:
+        if debug:
+            raise
+        _fail(str(exc), exc.exit_status)
+    raise typer.Exit(status)
 
 
 def _fail(message: str, status: int) -> None:
@@ -147,11 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         return ExitStatus.INTERRUPTED
     except typer.TyperException as exc:  # bad usage, found by the parser
-        if getattr(exc, "ctx", None) is not None and not args:
-            print(exc.ctx.get_help())
+        ctx = getattr(exc, "ctx", None)  # click's UsageError has one; typer does not declare it
+        if ctx is not None and not args:
+            print(ctx.get_help())
             return ExitStatus.USAGE
         print(f"runner: error: {exc.format_message()}", file=sys.stderr)
         return ExitStatus.USAGE
     except RunnerError as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return exc.exit_status
+
+
+def run() -> None:
+    """The console script: :func:`main`, then leave at once (see :mod:`nskit.leave`)."""
+    from nskit.leave import run as leave_after
+
+    leave_after(main)

@@ -45,6 +45,15 @@ class Failed(RunnerError):
         super().__init__(f'failed to {verb} "{obj}": {self.cause}')
 
 
+class NotFound(RunnerError):
+    """The command is not in the container's root filesystem: found before anything started."""
+
+    exit_status = ExitStatus.NOT_FOUND
+
+    def __init__(self, command: str, cause: str) -> None:
+        super().__init__(f'failed to execute "{command}": {cause}')
+
+
 class Interrupted(RunnerError):
     """A signal asked runner to stop before the command ran."""
 

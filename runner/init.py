@@ -1,10 +1,12 @@
 """The container's PID 1: it prepares the inside, then runs the command and reaps.
 
+    not dumpable                     the command, same uid, cannot ptrace init nor open /proc/1/fd
     set the hostname                 in the container's UTS namespace only
     make the root filesystem /       mounts.py (procfs needs a process of the new PID namespace)
     bring lo up                      with --no-net; netsetter does it otherwise
     wait for NETWORK_READY           the parent configured the network, or gave up
-    fork + exec the command          PID 2, in a clean environment
+    fork + exec the command          PID 2, in a clean environment, with descriptors 0-2 and
+                                     --preserve-fds only (fds.py)
     reap every child; when the command ends: EXITED <status>, and exit
 
 Why a PID 1 of our own rather than the command itself: the kernel delivers
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from nskit import syscalls
 
-from . import loopback, mounts, signals
+from . import fds, loopback, mounts, signals
 from .channel import Channel, Message
 from .deadline import Deadline
 from .errors import ExitStatus, Failed
@@ -39,31 +41,38 @@ if TYPE_CHECKING:
     from .spec import Spec
 
 
-def run(spec: "Spec", root: "Path", chan: Channel, deadline: Deadline) -> NoReturn:
-    status = ExitStatus.FAILED
+def run(spec: "Spec", root: "Path", chan: Channel, deadline: Deadline, shown: "Path | None" = None) -> NoReturn:
+    """``shown``: the directory the user gave, bound onto ``root``, to name in errors."""
+    status: int = ExitStatus.FAILED
     try:
-        status = _run(spec, root, chan, deadline)
+        status = _run(spec, root, chan, deadline, shown)
     except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear of it
         chan.send_error(exc)
     finally:
         os._exit(status)
 
 
-def _run(spec: "Spec", root: "Path", chan: Channel, deadline: Deadline) -> int:
+def _run(spec: "Spec", root: "Path", chan: Channel, deadline: Deadline, shown: "Path | None") -> int:
     trace = Trace(spec.verbose, spec.started)
     # The child could only die before this line if runner died too; then the
     # channel's other end is closed and the wait below fails at once.
     syscalls.set_parent_death_signal(signal.SIGKILL)
+    syscalls.set_dumpable(False)
     try:
         syscalls.sethostname(spec.hostname)
     except OSError as exc:
         raise Failed("set hostname", spec.hostname, exc) from None
-    mounts.enter(root)
+    try:
+        mounts.enter(root)
+    except Failed as exc:
+        if shown is None or not exc.obj.startswith(str(root)):
+            raise
+        raise Failed(exc.verb, str(shown) + exc.obj[len(str(root)):], exc.cause) from None
     trace("init", f"pid {os.getpid()}: root is {root}, /proc and /dev mounted, old root detached")
     if spec.net is None:
         loopback.up()
     chan.wait_for(Message.NETWORK_READY, deadline)
-    pid = spawn(spec.command, spec.env, chan)
+    pid = spawn(spec.command, spec.env, chan, spec.preserve_fds)
     trace("init", f"started {spec.command[0]} as pid {pid}")
     chan.send(Message.STARTED, pid)
     status = signals.supervise(pid)
@@ -71,7 +80,7 @@ def _run(spec: "Spec", root: "Path", chan: Channel, deadline: Deadline) -> int:
     return signals.exit_code(status)
 
 
-def spawn(argv: tuple[str, ...], env: dict[str, str], chan: Channel) -> int:
+def spawn(argv: tuple[str, ...], env: dict[str, str], chan: Channel, preserve_fds: int = 0) -> int:
     """Fork and exec the command; an exec failure is sent as ERROR, with 126 or 127 as its status."""
     pid = os.fork()
     if pid:
@@ -79,8 +88,10 @@ def spawn(argv: tuple[str, ...], env: dict[str, str], chan: Channel) -> int:
     status = ExitStatus.FAILED
     try:
         signals.reset_for_exec()
-        # execvpe() searches the container's PATH, from `env`; the channel is
-        # close-on-exec, so the command does not inherit it.
+        # What the child left open is closed again here (fds.py); the channel is
+        # close-on-exec, kept only to report a failed execve(). execvpe()
+        # searches the container's PATH, from `env`.
+        fds.close_all_but(fds.preserved(preserve_fds) | {chan.sock.fileno()})
         os.execvpe(argv[0], argv, env)
     except OSError as exc:
         status = ExitStatus.NOT_FOUND if exc.errno == errno.ENOENT else ExitStatus.CANNOT_EXECUTE

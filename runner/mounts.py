@@ -4,6 +4,11 @@
     bind the root onto itself      pivot_root() needs a mount point
     mount /proc                    a procfs of the container's PID namespace
     mount /dev                     a tmpfs with null, zero, random, urandom, tty bound in
+    guard /proc                    the OCI runtime spec's defaults, as runc and crun apply them:
+                                   read-only  sys sysrq-trigger irq bus fs
+                                   masked     kcore keys timer_list sched_debug latency_stats
+                                              timer_stats acpi scsi (/dev/null over a file,
+                                              an empty read-only tmpfs over a directory)
     pivot_root, detach the old /   the host's tree is gone, not just hidden
 
 Run by the container's PID 1 (see init.py): a procfs shows the PID namespace
@@ -16,11 +21,18 @@ import os
 from pathlib import Path
 
 from nskit import syscalls
-from nskit.syscalls import MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC
+from nskit.syscalls import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
+                            MS_REMOUNT)
 
 from .errors import Failed
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+# /proc/sys holds the kernel's global settings (core_pattern, printk, ...), writable
+# by whoever owns the file on the host; the others reach hardware and filesystems.
+READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs")
+# What the kernel tells of its memory, its keys, its timers and its devices.
+MASKED = ("kcore", "keys", "timer_list", "sched_debug", "latency_stats", "timer_stats", "acpi", "scsi")
+PROC_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC
 DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
              "stderr": "/proc/self/fd/2"}
 
@@ -33,6 +45,7 @@ def enter(root: Path) -> None:
     # procfs only where one is already fully visible (fs/namespace.c, mount_too_revealing).
     mount_proc(root / "proc")
     mount_dev(root / "dev")
+    guard_proc(root / "proc")
     pivot(root)
 
 
@@ -53,6 +66,33 @@ def bind_onto_itself(root: Path) -> None:
 def mount_proc(target: Path) -> None:
     _mount_point(target)
     _mount("proc", str(target), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, verb="mount proc on", what=target)
+
+
+def guard_proc(proc: Path) -> None:
+    """Make /proc's dangerous parts read-only or blank; what this kernel lacks is skipped.
+
+    A read-only bind: bind the path onto itself, then remount that bind
+    MS_RDONLY (a bind mount takes no flags of its own on the first call). The
+    procfs's own flags are repeated in the remount: in a user namespace, a
+    remount that would drop one fails with EPERM.
+
+    These are a first wall, not the last: the container's root owns its mount
+    namespace and can unmount them, as it could in runc with CAP_SYS_ADMIN.
+    Under the unprivileged mapping (idmap.py) what lies beneath is the host
+    root's, and stays out of its reach: EACCES instead of EROFS.
+    """
+    for name in READ_ONLY:
+        path = proc / name
+        if os.path.lexists(path):
+            _mount(str(path), str(path), None, MS_BIND | MS_REC, verb="bind-mount", what=path)
+            _mount(None, str(path), None, MS_REMOUNT | MS_BIND | MS_RDONLY | PROC_FLAGS,
+                   verb="make read-only", what=path)
+    for name in MASKED:
+        path = proc / name
+        if os.path.isdir(path) and not os.path.islink(path):
+            _mount("tmpfs", str(path), "tmpfs", MS_RDONLY | PROC_FLAGS, "size=4k,mode=555", verb="mask", what=path)
+        elif os.path.lexists(path):
+            _mount("/dev/null", str(path), None, MS_BIND, verb="mask", what=path)
 
 
 def mount_dev(target: Path) -> None:

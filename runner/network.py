@@ -1,39 +1,39 @@
 """The container's network, set up by the parent on the host side.
 
-    root:      the netsetter library, in this process, through --backend
+    root:      netsetter's fast path (netsetter.fast), in this process: the veth peer
+               made in place in the child's netns, rtnl unless --backend chooses
     otherwise: `sudo -n netsetter up PID ...`, as the article runs its script
 
 Either way netsetter is given the child's pid: the child made the network
 namespace, so /proc/PID/ns/net is the container's. The --timeout deadline is
-checked between netsetter's steps (:class:`Watch`), and a failed or late
-setup is rolled back by netsetter itself.
+checked before and after the fast setup (a few ms; a late one is undone), and
+by the sudo path's own timeout; a failed setup is rolled back by netsetter itself.
 
-Undo, when the container has ended, is `netsetter down PID`: the host end
-of the veth pair (deleting one end deletes both; the container's netns is
-still held open by the parent then, see parent.py), the netns entry and
+Undo, when the container has ended, is :func:`netsetter.fast.teardown_fast`:
+the host end of the veth pair (deleting one end deletes both; the container's
+netns is still held open by the parent then, see parent.py), the lease and
 netsetter's record. Without root, the kernel deletes the pair when that
 netns goes, a moment after the container ends.
+
+A runner killed with SIGKILL undoes nothing: its container dies with it (the
+parent-death signal), the kernel deletes the veth pair with the netns, but
+netsetter's record, its lease and its /var/run/netns entry stay. The next
+runner started as root reclaims them (:func:`reclaim`): every record of this
+host whose container process is gone is torn down as `netsetter down` would.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .deadline import Deadline, NotReady, message
+from .deadline import Deadline, NotReady
 from .errors import Failed
 
 if TYPE_CHECKING:
-    from netsetter.config import NetConfig
-    from netsetter.engine import Reporter
-    from netsetter.result import Result, StepResult
-
     from .spec import Spec
     from .trace import Trace
 
@@ -53,76 +53,86 @@ class Network:
             self.undo()
 
 
-def set_up(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace") -> Network:
+def set_up(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace", netns_fd: int | None = None) -> Network:
     assert spec.net is not None
     if os.geteuid() == 0:
-        return in_process(pid, spec, deadline, trace)
+        return in_process(pid, spec, deadline, trace, netns_fd)
     return with_sudo(pid, spec, deadline, trace)
 
 
-def in_process(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace") -> Network:
+def reclaim(spec: "Spec") -> list[str]:
+    """Tear down the records of containers that are gone; what was done, one line each."""
+    if os.geteuid() != 0:
+        return []  # the records are root's; `sudo netsetter down PID` reclaims them
     from backends import open_backend
-    from netsetter.engine import setup
+    from netsetter.host import records
+    from netsetter.host.teardown import down
     from nskit.errors import NsError
-    from netsetter.report import PlainReporter
 
-    stack = ExitStack()
     try:
-        config = spec.net
-        chosen = stack.enter_context(open_backend(spec.backend))
-        watch = Watch(deadline, PlainReporter(sys.stderr) if trace.enabled else None)
-        result = setup(pid, config, chosen, reporter=watch, masquerade=spec.masquerade, publish=spec.publish)
+        dead = [record for record in records.all_here() if not record.alive()]
+    except OSError:
+        return []  # no state yet on this host
+    if not dead:
+        return []
+    done = []
+    try:
+        with open_backend(spec.backend) as backend:
+            for record in dead:
+                config = spec.net
+                assert config is not None
+                out = down(str(record.pid), config, backend)
+                done += [f"reclaimed from pid {record.pid}, which is gone: {action}" for action in out.actions]
     except (NsError, OSError) as exc:
-        stack.close()
-        if deadline.expired():  # netsetter has rolled back what it did
-            raise NotReady("the network", deadline.seconds) from None
+        raise Failed("reclaim the network of a container that is gone", "/run/ns-proc", exc) from None
+    return done
+
+
+def in_process(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace", netns_fd: int | None = None) -> Network:
+    """netsetter's fast path (:mod:`netsetter.fast`): the peer made in place, rtnl unless
+    --backend says otherwise, the host lock held only while names and the address are chosen."""
+    from netsetter.fast import DEFAULT_BACKEND, open_fast_backend, setup_fast, teardown_fast
+    from nskit.errors import NsError
+
+    if deadline.expired():
+        raise NotReady("the network", deadline.seconds)
+    try:
+        chosen = open_fast_backend(spec.backend or DEFAULT_BACKEND)
+    except (NsError, OSError) as exc:
+        raise Failed("set up the network of container", pid, exc) from None
+    try:
+        made = setup_fast(pid, spec.net, chosen, masquerade=spec.masquerade, publish=spec.publish,
+                          netns_fd=netns_fd)
+    except (NsError, OSError) as exc:
+        chosen.close()
         raise Failed("set up the network of container", pid, exc) from None
     except BaseException:
-        stack.close()
+        chosen.close()
         raise
+    for request in made.requests:
+        trace("parent", f"  {chosen.name}: {request}")
 
     def undo() -> None:
-        from netsetter.host.teardown import down
-
+        # The host end is deleted here, while the parent still holds the container's netns:
+        # left to the netns's death, it would outlive runner for a moment (see parent.py).
         try:
-            down(str(pid), config, chosen)  # what netsetter recorded for this container, and nothing else
+            teardown_fast(made, chosen)
         except (NsError, OSError) as exc:
             raise Failed("tear down the network of container", pid, exc) from None
         finally:
-            stack.close()
+            chosen.close()
 
-    used = result.config
-    return Network(undo, f"{used['container_addr']} on {used['veth_container']} (host end {used['veth_host']})")
-
-
-class Watch:
-    """A netsetter reporter that keeps the deadline, at step boundaries only.
-
-    Raised from the report of a step's start, TimeoutError (an OSError) fails
-    that step before it changes anything, and the engine rolls back the steps
-    before it. A step is never cut in half: a signal arriving while `ip` runs
-    could not tell whether the link it adds exists yet, and so what to undo.
-    """
-
-    def __init__(self, deadline: Deadline, inner: "Reporter | None") -> None:
-        self.deadline, self.inner = deadline, inner
-
-    def start(self, result: "Result") -> None:
-        if self.inner:
-            self.inner.start(result)
-
-    def __call__(self, record: "StepResult") -> None:
-        if record.status == "running" and self.deadline.expired():
-            raise TimeoutError(message("the network", self.deadline.seconds))
-        if self.inner:
-            self.inner(record)
-
-    def finish(self, result: "Result") -> None:
-        if self.inner:
-            self.inner.finish(result)
+    network = Network(undo, made.summary)
+    if deadline.expired():  # set up, but too late: undone, as a late setup always was
+        network.remove()
+        raise NotReady("the network", deadline.seconds)
+    return network
 
 
 def with_sudo(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace") -> Network:
+    import shutil
+    import subprocess
+
     from backends import resolve
 
     config, backend = spec.net, spec.backend
@@ -153,6 +163,8 @@ def with_sudo(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace") -> Net
 
 def netsetter_path() -> str:
     """The netsetter installed with this runner: sudo's secure_path may not lead to it."""
+    import shutil
+
     beside = os.path.join(os.path.dirname(sys.executable), "netsetter")
     found = beside if os.access(beside, os.X_OK) else shutil.which("netsetter")
     if found is None:

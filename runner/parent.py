@@ -1,11 +1,14 @@
 """runner's own process: it starts the container and stays on the host side.
 
+    choose the id mapping                  idmap.py: unprivileged range for root, else the caller
     prepare the root filesystem            (cache; before the fork, on the host)
+    reclaim what killed runners left       their writable layers, their network records and leases
+    make the container's writable layer    layer.py: the directories; the child mounts them
     block signals, make the channel, fork the child
     wait for UNSHARED; open the child's netns; write its uid/gid maps -> MAPPED
     set up the network on the child's pid  (init mounts meanwhile)    -> NETWORK_READY
     wait for the child, passing signals on
-    read EXITED; remove the host end of the veth pair; close the netns
+    read EXITED; remove the host end of the veth pair; close the netns; remove the layer
 
 If anything fails before NETWORK_READY, the child is killed (and with it,
 through PR_SET_PDEATHSIG, init and the whole PID namespace), the network is
@@ -25,7 +28,7 @@ import os
 import signal
 from dataclasses import dataclass, field
 
-from . import child, idmap, network, rootfs, signals
+from . import child, idmap, layer, network, rootfs, signals
 from .channel import Channel, ChannelClosed, Message
 from .deadline import Deadline, NotReady
 from .errors import ExitStatus, Failed, Interrupted, RunnerError
@@ -44,19 +47,31 @@ class Outcome:
 def run(spec: Spec, trace: Trace | None = None) -> Outcome:
     """Start the container, wait for its command, clean up; raise :class:`RunnerError` if it cannot start."""
     trace = trace or Trace(spec.verbose, spec.started)
-    root = rootfs.prepare(spec.rootfs, rootfs.cache_dir(spec.cache_dir))
-    trace("parent", f"root filesystem {root}")
-    signals.block()
-    ours, theirs = Channel.pair()
+    mapping = idmap.for_caller(spec.map_root_to_caller)
+    cache = rootfs.cache_dir(spec.cache_dir)
+    image, in_place = rootfs.prepare(spec.rootfs, cache, mapping, spec.command, spec.env.get("PATH", ""))
+    trace("parent", f"root filesystem {image}{' (in place)' if in_place else ''}")
+    for stale in layer.collect(cache):
+        trace("parent", f"removed the layer of a runner that is gone: {stale}")
+    if spec.net is not None:
+        for note in network.reclaim(spec):
+            trace("parent", note)
+    top = layer.Layer.create(cache, image, in_place, mapping, spec.keep_layer)
+    try:
+        signals.block()
+        ours, theirs = Channel.pair()
+    except BaseException:
+        top.remove()
+        raise
     me = os.getpid()
     deadline = Deadline(spec.timeout)
     pid = os.fork()
     if pid == 0:
         ours.close()
-        child.run(spec, root, theirs, me, deadline.backstop())
+        child.run(spec, top, mapping, theirs, me, deadline.backstop())
     theirs.close()
     trace("parent", f"forked child {pid}")
-    container = Container(pid, ours, trace)
+    container = Container(pid, ours, trace, mapping, top)
     try:
         container.start(spec, deadline)
     except BaseException as exc:
@@ -75,6 +90,8 @@ class Container:
     pid: int
     chan: Channel
     trace: Trace
+    mapping: idmap.Mapping
+    layer: layer.Layer | None = None
     netns_fd: int | None = None
     network: network.Network | None = None
     status: int | None = None  # the child's wait status, once reaped
@@ -82,11 +99,11 @@ class Container:
     def start(self, spec: Spec, deadline: Deadline) -> None:
         self.chan.wait_for(Message.UNSHARED, deadline)
         self.netns_fd = os.open(f"/proc/{self.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        idmap.map_root_to(self.pid, os.getuid(), os.getgid())
+        idmap.write_maps(self.pid, self.mapping)
         self.chan.send(Message.MAPPED)
-        self.trace("parent", f"mapped root in the container to uid {os.getuid()} gid {os.getgid()}")
+        self.trace("parent", f"mapped ids: {self.mapping.describe()}")
         if spec.net is not None:
-            self.network = network.set_up(self.pid, spec, deadline, self.trace)
+            self.network = network.set_up(self.pid, spec, deadline, self.trace, self.netns_fd)
             self.trace("parent", f"network ready: {self.network.summary}")
         stop = signals.take_stop_signal()  # Ctrl-C or kill while we were busy
         if stop is not None:
@@ -131,6 +148,9 @@ class Container:
             if self.netns_fd is not None:
                 os.close(self.netns_fd)
                 self.netns_fd = None
+            if self.layer is not None:  # the container's processes are gone: nothing has it mounted
+                self.layer.remove()
+                self.layer = None
 
     def explain(self, exc: BaseException, said: list[tuple[Message, str]]) -> BaseException:
         """The error to report for a failed start.

@@ -6,13 +6,14 @@ the value and the reason, before anything is started.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import UsageError
+from .errors import NotFound, UsageError
 
 if TYPE_CHECKING:
     from netsetter.config import NetConfig
@@ -22,6 +23,8 @@ DEFAULT_COMMAND = ("/bin/sh",)
 DEFAULT_HOSTNAME = "ns-proc"
 PROMPT = "-[namespace-process]-# "  # the article's
 HOST_NAME_MAX = 64  # sethostname(2) refuses longer names with EINVAL
+MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: beyond any start-up, and within what a socket timeout can hold
+MAX_PRESERVED_FDS = 1024
 
 
 @dataclass(frozen=True)
@@ -37,17 +40,26 @@ class Spec:
     verbose: bool = False
     masquerade: bool = False  # NAT beyond the bridge (see netsetter.host.nat)
     publish: tuple["PortMap", ...] = ()  # host ports forwarded to the container
+    preserve_fds: int = 0  # descriptors 3..3+N-1 passed on to the command (runc's --preserve-fds)
+    map_root_to_caller: bool = False  # the article's mapping even for root (see idmap.py)
+    keep_layer: Path | None = None  # where the writable layer stays (see layer.py)
     started: float = field(default_factory=time.monotonic)
 
 
 def build(*, command: list[str] | None, env: list[str], hostname: str, rootfs: str | None,
           cache_dir: Path | None, net: bool, net_values: dict[str, str | None], backend: str | None,
           timeout: float, verbose: bool = False, masquerade: bool = False,
-          publish: list[str] | None = None) -> Spec:
-    if not timeout > 0:
-        raise UsageError("timeout", timeout, "must be a positive number of seconds")
+          publish: list[str] | None = None, preserve_fds: int = 0, map_root_to_caller: bool = False,
+          keep_layer: str | Path | None = None) -> Spec:
+    check_timeout(timeout)
+    check_preserved(preserve_fds)
+    if keep_layer is not None and not str(keep_layer).strip():
+        raise UsageError("--keep-layer", keep_layer, "is empty; give the directory to keep the layer in")
     check_hostname(hostname)
-    config, ports = None, ()
+    if command is not None and command and not command[0]:
+        raise NotFound("", "the command name is empty")
+    config: NetConfig | None = None
+    ports: tuple[PortMap, ...] = ()
     if (masquerade or publish) and not net:
         raise UsageError("--no-net", "", "cannot go with --masquerade or --publish, which need the network")
     if net:
@@ -70,7 +82,29 @@ def build(*, command: list[str] | None, env: list[str], hostname: str, rootfs: s
             raise UsageError(exc.what, exc.value, exc.reason) from None
     return Spec(command=tuple(command or DEFAULT_COMMAND), env=environment(env), hostname=hostname,
                 rootfs=rootfs, cache_dir=cache_dir, net=config, backend=backend, timeout=timeout,
-                verbose=verbose, masquerade=masquerade, publish=ports)
+                verbose=verbose, masquerade=masquerade, publish=ports, preserve_fds=preserve_fds,
+                map_root_to_caller=map_root_to_caller,
+                keep_layer=Path(keep_layer).absolute() if keep_layer is not None else None)
+
+
+def check_timeout(seconds: float) -> float:
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT):
+        raise UsageError("--timeout", f"{seconds:g}", f"must be a finite number of seconds, more than 0 "
+                                                       f"and at most {MAX_TIMEOUT:g} (a week)")
+    return seconds
+
+
+def check_preserved(count: int) -> int:
+    """--preserve-fds N: each of 3..3+N-1 must be open in runner, or there is nothing to pass."""
+    if not 0 <= count <= MAX_PRESERVED_FDS:
+        raise UsageError("--preserve-fds", count, f"must be from 0 to {MAX_PRESERVED_FDS}")
+    for fd in range(3, 3 + count):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise UsageError("--preserve-fds", count, f"descriptor {fd} is not open; open 3..{2 + count} "
+                                                      "before runner starts, or pass fewer") from None
+    return count
 
 
 def check_hostname(name: str) -> str:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from netsetter import sandbox as lib
+from netsetter.compare import sandbox as lib
 
 ROOT = Path(__file__).resolve().parent.parent
 NETSETTER = [sys.executable, "-m", "netsetter"]

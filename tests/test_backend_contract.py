@@ -26,7 +26,7 @@ import pytest
 from backends import NAMES
 from backends.base import Link, Route
 from nskit.errors import OpError
-from netsetter.sandbox import Container
+from netsetter.compare.sandbox import Container
 
 from .backend_worker import read_frame, write_frame
 from .sandbox import ROOT, Sandbox

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 
 import pytest
 
 from backends import NAMES
-from netsetter.snapshot import netns_entry_exists
+from netsetter.compare.snapshot import netns_entry_exists
 
 
 def lo_is_up(container) -> bool:

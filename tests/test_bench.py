@@ -38,6 +38,7 @@ def bench_sandboxes() -> list[str]:
         return []
 
 
+@pytest.mark.slow
 def test_every_group_with_tiny_sizes(tmp_path: Path, original_script: Path) -> None:
     out, md = tmp_path / "bench.json", tmp_path / "bench.md"
     proc = bench(*TINY, "--script", str(original_script), "--json", str(out), "--markdown", str(md))
@@ -53,7 +54,7 @@ def test_every_group_with_tiny_sizes(tmp_path: Path, original_script: Path) -> N
     # The rows the targets of issue 8 are built on were all measured.
     for key in ("single/script", "single/cli-ip", "single/cli-netlink", "single/lib-ip", "single/lib-netlink",
                 "many/script", "many/lib-netlink", "start/runner-ip", "start/pipeline", "start/unshare",
-                "scale/netlink@1", "scale/netlink@2", "startup/netsetter-help", "mininet/fork-start@2",
+                "scale/netlink@1", "scale/netlink@2", "startup/netsetter-help", "mininet/api-start@2",
                 "mininet/cli-start@2"):
         assert rows[key]["n"] >= 1, key
     assert rows["startup/netsetter-help"]["extra"]["imports"].keys() >= {"pyroute2", "sh"}
@@ -64,6 +65,7 @@ def test_every_group_with_tiny_sizes(tmp_path: Path, original_script: Path) -> N
     assert bench_sandboxes() == []
 
 
+@pytest.mark.slow
 def test_sigterm_half_way_leaves_nothing(original_script: Path) -> None:
     proc = bench("--only", "single", "--runs", "50", "--script", str(original_script))
     assert proc.stderr is not None

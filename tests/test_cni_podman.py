@@ -44,8 +44,9 @@ from nskit.netns import cookie as netns_cookie
 
 from .sandbox import ROOT, Sandbox
 
-pytestmark = pytest.mark.skipif(not (shutil.which("podman") and shutil.which("crun")),
-                                reason="podman and crun are not installed (apt-get install podman crun)")
+pytestmark = [pytest.mark.podman, pytest.mark.slow,  # a podman container per test
+              pytest.mark.skipif(not (shutil.which("podman") and shutil.which("crun")),
+                                 reason="podman and crun are not installed (apt-get install podman crun)")]
 
 SUBNET = "10.125.0"
 BRIDGE = "cnipod0"

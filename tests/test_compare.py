@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -82,9 +81,9 @@ def test_plain_table_has_one_row_per_command(original_script):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[-1].startswith("same: the port (ip) ends every aligned command in the script's state")
-    assert any("ip link del $bridge_nic" in l and "bridge-check (deliberate)" in l and "ip: same" in l
-               for l in lines)
-    assert any("(not in the script)" in l and "container-lo-up (deliberate)" in l for l in lines)
+    assert any("ip link del $bridge_nic" in line and "bridge-check (deliberate)" in line and "ip: same" in line
+               for line in lines)
+    assert any("(not in the script)" in line and "container-lo-up (deliberate)" in line for line in lines)
 
 
 @pytest.mark.parametrize("backend", NAMES)
@@ -101,7 +100,7 @@ def test_another_container_address_is_found_at_its_step(altered, backend):
 
 
 def test_removed_route_line_is_found_at_its_step(altered):
-    script = altered(lambda s: "\n".join(l for l in s.splitlines() if "ip route add default" not in l))
+    script = altered(lambda s: "\n".join(line for line in s.splitlines() if "ip route add default" not in line))
     proc = compare("--script", script, "--backend", "all", "--json")
     assert proc.returncode == 1
     result = json.loads(proc.stdout)

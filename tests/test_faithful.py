@@ -54,7 +54,7 @@ def test_leaves_no_netns_entry(sandbox, backend):
 
 
 def snapshot_entry(pid: int) -> bool:
-    from netsetter.snapshot import netns_entry_exists
+    from netsetter.compare.snapshot import netns_entry_exists
 
     return netns_entry_exists(pid)
 

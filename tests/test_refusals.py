@@ -69,7 +69,7 @@ def assert_refused(box, container, proc, status, words):
     assert "Traceback" not in proc.stderr + proc.stdout
     assert box.snapshot() == before_host and not box.snapshot().links
     assert container.snapshot() == before_inside
-    from netsetter.snapshot import netns_entry_exists
+    from netsetter.compare.snapshot import netns_entry_exists
 
     assert not netns_entry_exists(container.pid)
 

@@ -25,7 +25,15 @@ def test_no_arguments_shows_help(capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--env", "FOO"], "invalid --env 'FOO': must have the form KEY=VALUE"),
-    (["--timeout", "0"], "invalid timeout '0.0': must be a positive number of seconds"),
+    (["--timeout", "0"], "invalid --timeout '0': must be a finite number of seconds, more than 0"),
+    (["--timeout", "-1"], "invalid --timeout '-1': must be a finite number of seconds"),
+    (["--timeout", "inf"], "invalid --timeout 'inf': must be a finite number of seconds"),
+    (["--timeout", "nan"], "invalid --timeout 'nan': must be a finite number of seconds"),
+    (["--timeout", "1e300"], "invalid --timeout '1e+300': must be a finite number of seconds"),
+    (["--rootfs", ""], "invalid --rootfs '': is empty"),
+    (["--preserve-fds", "-1"], "invalid --preserve-fds '-1': must be from 0 to 1024"),
+    (["--preserve-fds", "900"], "is not open"),
+    (["--keep-layer", ""], "invalid --keep-layer"),
     (["--hostname", "x" * 65], "is longer than the kernel's 64 bytes"),
     (["--container-addr", "10.10.20.1/24"], "is outside the bridge's subnet 10.10.10.0/24"),
     (["--backend", "carrier-pigeon"], "choose one of: ip, netlink"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import busybox, rootfs, tarball
+from runner import busybox, idmap, rootfs, tarball
 from runner.errors import Failed
 
 from .test_runner_support import cache_dir, scratch, start  # noqa: F401
@@ -104,7 +104,8 @@ def test_missing_busybox_names_the_package(monkeypatch, scratch):
 
 def test_builtin_root_is_built_once_with_every_applet(scratch):
     cache = scratch / "cache"
-    root = rootfs.prepare(None, cache)
+    root, in_place = rootfs.prepare(None, cache)
+    assert not in_place
     assert root.parent == cache / "rootfs" and root.name.startswith("busybox-")
     assert (root / "bin/busybox").is_file()
     for applet in busybox.applets(busybox.find()):
@@ -112,7 +113,7 @@ def test_builtin_root_is_built_once_with_every_applet(scratch):
     assert os.readlink(root / "bin/sh") == "/bin/busybox"
     assert oct((cache / "rootfs").stat().st_mode & 0o777) == "0o700"
     stamp = root.stat().st_mtime_ns
-    assert rootfs.prepare(None, cache) == root and root.stat().st_mtime_ns == stamp
+    assert rootfs.prepare(None, cache) == (root, False) and root.stat().st_mtime_ns == stamp
     assert [p.name for p in (cache / "rootfs").iterdir()] == [root.name]  # no temporary left
 
 
@@ -124,7 +125,7 @@ def test_cache_dir_of_root(scratch):
 
 def test_tarball_root_in_a_container(sandbox, cache_dir, scratch):
     # A tarball made from the built-in root, with a file of its own.
-    source = rootfs.prepare(None, cache_dir)
+    source, _ = rootfs.prepare(None, cache_dir)
     archive = scratch / "root.tar.gz"
     with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
         tar.add(source, arcname=".")
@@ -138,19 +139,36 @@ def test_tarball_root_in_a_container(sandbox, cache_dir, scratch):
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout == "from the tarball\n"
     unpacked = [p.name for p in (cache_dir / "rootfs").iterdir() if p.name.startswith("tar-")]
-    assert unpacked == [f"tar-{rootfs.sha256(archive)[:16]}"]
+    # Unpacked for the unprivileged mapping: its files belong to the container's ids, shifted.
+    assert unpacked == [f"tar-{rootfs.sha256(archive)[:16]}-u{idmap.RANGE_START}"]
+    marker = cache_dir / "rootfs" / unpacked[0] / "etc" / "marker"
+    assert (marker.stat().st_uid, marker.stat().st_gid) == (idmap.RANGE_START, idmap.RANGE_START)
 
 
-def test_directory_root_is_used_in_place(sandbox, cache_dir, scratch):
+@pytest.mark.parametrize("owner, options, note_uid", [
+    ("host root", ["--map-root-to-caller"], 0),  # the article's mapping: container root is host root
+    ("the range", [], idmap.RANGE_START),  # chown'ed to the unprivileged range, as runc wants its bundle
+    ("host root", [], None),  # under the unprivileged mapping, host root's files are not the container's
+])
+def test_directory_root_is_used_in_place(sandbox, cache_dir, scratch, owner, options, note_uid):
     root = scratch / "root"
-    shutil.copytree(rootfs.prepare(None, cache_dir), root, symlinks=True)
+    shutil.copytree(rootfs.prepare(None, cache_dir)[0], root, symlinks=True)
     (root / "etc" / "marker").write_text("from the directory\n")
+    if owner == "the range":
+        rootfs.give(root, idmap.Mapping(idmap.RANGE_START, idmap.RANGE_START, idmap.RANGE_SIZE))
     box = sandbox()
-    proc = start(box, cache_dir, "--no-net", "--rootfs", str(root), "--", "/bin/sh", "-c",
-                 "cat /etc/marker; echo written > /root/note")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "from the directory\n"
-    assert (root / "root" / "note").read_text() == "written\n"
+    proc = start(box, cache_dir, "--no-net", *options, "--rootfs", str(root), "--", "/bin/sh", "-c",
+                 "cat /etc/marker; echo written > /tmp/note && mv /tmp/note /root/note")
+    assert proc.stdout.startswith("from the directory\n")
+    note = root / "root" / "note"
+    if note_uid is None:
+        assert proc.returncode != 0
+        assert "Permission denied" in proc.stderr
+        assert not note.exists()  # /tmp is everyone's; /root (0700) is host root's
+    else:
+        assert proc.returncode == 0, proc.stderr
+        assert note.read_text() == "written\n"  # in place: the directory itself is written
+        assert note.stat().st_uid == note_uid
 
 
 def test_rootfs_that_is_not_a_tarball(sandbox, cache_dir, scratch):

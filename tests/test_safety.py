@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
 import pytest
 
@@ -227,8 +226,8 @@ def test_ten_concurrent_runs_serialise_and_all_succeed(sandbox):
         assert p.returncode == 0, err
         results.append(json.loads(out))
     spans = sorted((r["locked_at"], r["unlocked_at"]) for r in results)
-    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), spans
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:], strict=False)), spans
     links = box.snapshot().links
-    assert sorted(n for n, l in links.items() if l["master"] == "brg-demo") == sorted(f"vh{i}" for i in range(10))
+    assert sorted(n for n, link in links.items() if link["master"] == "brg-demo") == sorted(f"vh{i}" for i in range(10))
     for i, c in enumerate(containers):
         assert f"inet 10.10.10.{110 + i}/24 scope global dev vc{i}" in c.snapshot().addrs

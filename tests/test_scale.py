@@ -8,6 +8,7 @@ benchmark, not here: this test checks what holds whatever the speed.
 
 from __future__ import annotations
 
+import pytest
 import json
 import sys
 
@@ -53,6 +54,7 @@ print(json.dumps({"missing": missing, "packets_per_s": (after - before) / 2}))
 """
 
 
+@pytest.mark.slow
 def test_a_thousand_containers_on_one_bridge(sandbox):
     box = sandbox()
     containers = [box.container() for _ in range(N)]
@@ -66,7 +68,7 @@ def test_a_thousand_containers_on_one_bridge(sandbox):
     probe = box.run(sys.executable, "-c", PROBE, stdin=proc.stdout, timeout=900)
     assert probe.returncode == 0, probe.stderr
     result = json.loads(probe.stdout)
-    by_address = dict(zip(addresses, containers))
+    by_address = dict(zip(addresses, containers, strict=True))
     assert [(a, "its process has exited" if by_address[a].proc.poll() is not None else "alive")
             for a in result["missing"]] == []
     # IPv6 start-up chatter flooded to a thousand ports would be tens of thousands a second

@@ -11,7 +11,7 @@ from ..timing import Measure, Stopwatch
 
 if TYPE_CHECKING:
     from netsetter.config import NetConfig
-    from netsetter.sandbox import Container
+    from netsetter.compare.sandbox import Container
 
 
 class CommandFailed(RuntimeError):
@@ -57,11 +57,25 @@ def library(pid: int, config: "NetConfig", backend: str) -> float:
     return sw.seconds
 
 
+def library_fast(pid: int, config: "NetConfig", backend: str) -> float:
+    """netsetter.fast.setup_fast in this process (the peer made in place), backend opened and closed."""
+    from backends import open_backend
+    from netsetter.fast import setup_fast
+
+    check_away_from_home()
+    with Stopwatch() as sw:
+        with open_backend(backend) as chosen:
+            setup_fast(pid, config, chosen)
+    return sw.seconds
+
+
 def warm_imports() -> None:
     """Import both backends and what they use, once, before anything is timed."""
     import backends.iproute  # noqa: F401
     import backends.netlink  # noqa: F401
+    import backends.rtnl  # noqa: F401
     import netsetter.engine  # noqa: F401
+    import netsetter.fast  # noqa: F401
     import netsetter.host.teardown  # noqa: F401
     import pyroute2  # noqa: F401
     import sh  # noqa: F401

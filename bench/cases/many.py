@@ -32,7 +32,7 @@ def script_runs(ctx: Context, n: int) -> Measure:
             boxes = [stack.enter_context(sandbox("many")) for _ in range(n)]
             containers = [new_container(box) for box in boxes]
             total = 0.0
-            for box, container in zip(boxes, containers):
+            for box, container in zip(boxes, containers, strict=True):
                 with inside(box):
                     total += timed(["bash", ctx.script, str(container.pid)])
             if "10.10.10.101/24" not in addresses(containers[-1]):

@@ -3,10 +3,18 @@
     mininet   peers/mininet_driver.py N in a sandbox: SingleSwitchTopo(N) on a
               Linux bridge, no controller; build+start, then stop, as timed by
               the driver (after its imports)
-    fork      N runner containers forked from this process (bench.fleet): the
-              runner library without interpreter start-up, as Mininet is one process
+    api       peers/fleet_driver.py N in a sandbox: the Fleet API (runner.fleet), one
+              Python process and N containers of catatonit + `sleep infinity`; start_many,
+              then leaving the block, as timed by the driver (after its imports), with
+              the same protocol as Mininet's driver
     cli       N `runner start` processes, up to --fleet-cli-max (each keeps a
               Python process of ~40 MB for its container's lifetime)
+
+PSS per host is the Pss of every process of the driver (the driver itself and
+all its descendants: supervisor, inits, commands; Mininet's Python and its
+bash hosts), summed, over N. For api, every container is pinged from the host
+and from the first container once all are up (untimed): the row says how many
+answered.
 
 Started means every host/container is up with its address; ns-proc's
 containers run `sh -c 'echo ready; read line'`, so ready means started and
@@ -23,18 +31,20 @@ from __future__ import annotations
 
 import select
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from ..context import Context
-from ..fleet import Fleet, cli_launcher, fork_launcher
+from ..fleet import Fleet, cli_launcher
 from ..results import Row
 from ..sandboxes import host, inside, sandbox, shielded
-from ..system import descendants, kill, mem_available_mb, private_mb, quiet_after
+from ..system import descendants, kill, mem_available_mb, private_mb, pss_mb, quiet_after
 from ..timing import Outcome
 from . import commands
 
 DRIVER = Path(__file__).resolve().parent.parent / "peers" / "mininet_driver.py"
+FLEET_DRIVER = Path(__file__).resolve().parent.parent / "peers" / "fleet_driver.py"
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, where the mininet package installs its modules
 
 PROBE = 10  # containers in the warm-up round
@@ -65,21 +75,39 @@ def _line(proc: subprocess.Popen, word: str, timeout: float) -> float:
 
 
 def mininet_trial(ctx: Context, n: int) -> Trial:
+    return driver_trial(ctx, n, "mininet", [SYSTEM_PYTHON, str(DRIVER), str(n)], "s1")
+
+
+def api_trial(ctx: Context, n: int) -> Trial:
+    return driver_trial(ctx, n, "api", [sys.executable, str(FLEET_DRIVER), str(n), str(ctx.runner_cache)], "fl0",
+                        reach=True)
+
+
+def driver_trial(ctx: Context, n: int, tag: str, argv: list[str], bridge: str, reach: bool = False) -> Trial:
     timeout = 120 + n * 0.5
-    with sandbox("mininet") as box:
+    with sandbox(tag) as box:
         free_before = mem_available_mb()
         proc: subprocess.Popen | None = None
         try:
             with shielded():  # the driver is started and known, or not started
-                proc = subprocess.Popen(["ip", "netns", "exec", box.name, SYSTEM_PYTHON, str(DRIVER), str(n)],
+                proc = subprocess.Popen(["ip", "netns", "exec", box.name, *argv],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         text=True, start_new_session=True)
             built = _line(proc, "built", timeout)
-            hosts = descendants([proc.pid]) - {proc.pid}
+            every = descendants([proc.pid]) | {proc.pid}
             seen: dict[str, object] = {"memory_mb": round(free_before - mem_available_mb(), 1),
-                                       "private_mb": private_mb(hosts | {proc.pid})}
+                                       "private_mb": private_mb(every), "pss_mb": pss_mb(every),
+                                       "processes": len(every)}
+            seen["pss_per_host_mb"] = round(float(seen["pss_mb"]) / n, 2)  # type: ignore[arg-type]
             with inside(box):
-                seen.update(quiet_after("s1", ctx.options.cpu_window))
+                seen.update(quiet_after(bridge, ctx.options.cpu_window))
+            if reach:
+                assert proc.stdin is not None
+                proc.stdin.write("reach\n")
+                proc.stdin.flush()
+                host_ok, one_ok = _reach_line(proc, timeout + n * 5)
+                seen.update(reach_host=f"{host_ok}/{n}", reach_one=f"{one_ok}/{n - 1}",
+                            reachable=host_ok == n and one_ok == n - 1)
             assert proc.stdin is not None
             proc.stdin.write("stop\n")
             proc.stdin.flush()
@@ -89,6 +117,16 @@ def mininet_trial(ctx: Context, n: int) -> Trial:
         finally:
             if proc is not None and proc.poll() is None:
                 _stop_driver(proc, timeout)
+
+
+def _reach_line(proc: subprocess.Popen, timeout: float) -> tuple[int, int]:
+    assert proc.stdout is not None
+    if not select.select([proc.stdout], [], [], timeout)[0]:
+        raise commands.CommandFailed(f"fleet driver: no 'reach' within {timeout:.0f} s")
+    line = proc.stdout.readline().split()
+    if len(line) != 3 or line[0] != "reach":
+        raise commands.CommandFailed(f"fleet driver: expected 'reach HOST ONE', got {' '.join(line)!r}")
+    return int(line[1]), int(line[2])
 
 
 def _stop_driver(proc: subprocess.Popen, timeout: float) -> None:
@@ -105,26 +143,20 @@ def _stop_driver(proc: subprocess.Popen, timeout: float) -> None:
         return
     except (subprocess.TimeoutExpired, KeyboardInterrupt):
         pass
-    hosts = [pid for pid in descendants([proc.pid]) if _is_mininet_host(pid)]
+    hosts = [pid for pid in descendants([proc.pid]) if pid != proc.pid]
     kill([proc.pid])
     proc.wait()
     kill(hosts)
-
-
-def _is_mininet_host(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"mininet:" in f.read()
-    except OSError:
-        return False
 
 
 def fleet_trial(ctx: Context, n: int, launcher: Callable[[], object]) -> Trial:
     with host("fleet"), Fleet(n, launcher(), ctx.workdir / "fleet.log") as fleet:  # type: ignore[arg-type]
         free_before = mem_available_mb()
         started = fleet.start()
+        every = descendants(fleet.pids()) | set(fleet.pids())
         seen: dict[str, object] = {"memory_mb": round(free_before - mem_available_mb(), 1),
-                                   "private_mb": private_mb(descendants(fleet.pids()))}
+                                   "private_mb": private_mb(every), "pss_mb": pss_mb(every),
+                                   "processes": len(every), "pss_per_host_mb": round(pss_mb(every) / n, 2)}
         seen.update(quiet_after("brg-demo", ctx.options.cpu_window))
         stopped = fleet.stop()
         return started, stopped, seen
@@ -136,7 +168,7 @@ def run(ctx: Context) -> list[Row]:
     commands.run([ctx.runner, "start", "--cache-dir", str(cache), "--no-net", "--", "/bin/true"])  # build the root
     missing = mininet_missing()
     variants: dict[str, Callable[[int], Trial]] = {
-        "fork": lambda n: fleet_trial(ctx, n, lambda: fork_launcher(cache, backend)),
+        "api": lambda n: api_trial(ctx, n),
         "cli": lambda n: fleet_trial(ctx, n, lambda: cli_launcher(ctx.runner, cache, backend)),
     }
     if missing is None:
@@ -163,7 +195,7 @@ def run(ctx: Context) -> list[Row]:
         skip: dict[str, str] = {}
         for name, why in (("cli", _cli_too_big(n, opts.fleet_cli_max)),
                           ("cli", _too_big(n, per_container_mb.get("cli"), opts.fleet_memory_share)),
-                          ("fork", _too_big(n, per_container_mb.get("fork"), opts.fleet_memory_share))):
+                          ("api", _too_big(n, per_container_mb.get("api"), opts.fleet_memory_share))):
             if why and name not in skip:
                 skip[name] = why
         for round_ in range(opts.fleet_runs):
@@ -178,7 +210,7 @@ def run(ctx: Context) -> list[Row]:
                     continue
                 starts[name].samples.append(started)
                 stops[name].samples.append(stopped)
-        for name in ("fork", "cli"):
+        for name in ("api", "cli"):
             if name in seen:  # a better estimate, from more containers
                 per_container_mb[name] = max(per_container_mb.get(name, 0.0), _per_container(seen[name], n))
         rows += _rows(n, starts, stops, seen, skip, missing, backend)
@@ -187,7 +219,7 @@ def run(ctx: Context) -> list[Row]:
 
 LABELS = {  # (start row, stop row)
     "mininet": ("Mininet: build {n} hosts", "Mininet: tear down {n} hosts"),
-    "fork": ("ns-proc: start {n} containers (runner, forked)", "ns-proc: end {n} containers (runner, forked)"),
+    "api": ("ns-proc: start {n} containers (Fleet API)", "ns-proc: end {n} containers (Fleet API)"),
     "cli": ("ns-proc: start {n} containers (runner start ×{n})", "ns-proc: end {n} containers (runner start ×{n})"),
 }
 
@@ -195,7 +227,7 @@ LABELS = {  # (start row, stop row)
 def _rows(n: int, starts: dict[str, Outcome], stops: dict[str, Outcome], seen: dict[str, dict[str, object]],
           skip: dict[str, str], missing: str | None, backend: str) -> list[Row]:
     rows = []
-    for name in ("mininet", "fork", "cli"):
+    for name in ("mininet", "api", "cli"):
         start_label, stop_label = (label.format(n=n) for label in LABELS[name])
         first, second = ("build", "stop") if name == "mininet" else ("start", "stop")
         why = missing if name == "mininet" else skip.get(name)
@@ -204,10 +236,15 @@ def _rows(n: int, starts: dict[str, Outcome], stops: dict[str, Outcome], seen: d
                      Row(f"mininet/{name}-{second}@{n}", stop_label, per=n, skipped=why)]
             continue
         facts = seen.get(name, {})
-        note = (f"{facts.get('memory_mb')} MB ({facts.get('private_mb')} MB private); after: CPU "
+        note = (f"PSS {facts.get('pss_per_host_mb')} MB/host ({facts.get('pss_mb')} MB, "
+                f"{facts.get('processes')} processes); {facts.get('memory_mb')} MB taken; after: CPU "
                 f"{facts.get('cpu_busy_pct')}% (softirq {facts.get('softirq_pct')}%)" if facts else "")
-        if name != "mininet":
+        if "reach_host" in facts:
+            note += f"; ping answered: host {facts['reach_host']}, one container {facts['reach_one']}"
+        if name == "cli":
             note += f", {backend}"
+        elif name == "api":
+            note += ", rtnl"
         rows += [Row.of(f"mininet/{name}-{first}@{n}", start_label, starts[name], per=n, note=note, extra=facts),
                  Row.of(f"mininet/{name}-{second}@{n}", stop_label, stops[name], per=n)]
     return rows

@@ -67,7 +67,7 @@ def run(ctx: Context) -> list[Row]:
 
             outcomes: dict[str, Outcome] = interleave(
                 {b: (lambda b=b: one_more(b)) for b in BACKENDS}, ctx.options.runs, ctx.options.warmup,
-                lambda msg: ctx.log(f"d. scale, {size} present: {msg}"))
+                lambda msg, size=size: ctx.log(f"d. scale, {size} present: {msg}"))
             after = quiet_after(BRIDGE, ctx.options.cpu_window)
             for backend in BACKENDS:
                 note = (f"after filling: CPU {settle['cpu_busy_pct']}% (softirq {settle['softirq_pct']}%), "

@@ -1,6 +1,7 @@
 """c. Container start: `runner start -- /bin/true` vs the same made of unshare + pivot_root + the script.
 
     runner-ip, runner-netlink   runner start --backend B -- /bin/true     (with network)
+    runner-rtnl                 runner start -- /bin/true                 (the default: rtnl)
     pipeline                    peers/pipeline.sh ROOT netsetter.sh -- /bin/true
     runner-nonet                runner start --no-net -- /bin/true
     pipeline-nonet              peers/pipeline.sh --no-net ROOT -- /bin/true
@@ -36,6 +37,7 @@ def run(ctx: Context) -> list[Row]:
     commands = {
         "runner-ip": [*runner, "--backend", "ip", "--", "/bin/true"],
         "runner-netlink": [*runner, "--backend", "netlink", "--", "/bin/true"],
+        "runner-rtnl": [*runner, "--", "/bin/true"],
         "pipeline": ["bash", str(PIPELINE), str(root), ctx.script, "--", "/bin/true"],
         "runner-nonet": [*runner, "--no-net", "--", "/bin/true"],
         "pipeline-nonet": ["bash", str(PIPELINE), "--no-net", str(root), "-", "--", "/bin/true"],
@@ -49,6 +51,8 @@ def run(ctx: Context) -> list[Row]:
     labels = {
         "runner-ip": ("runner start -- /bin/true, ip backend", "network made on a fresh sandbox"),
         "runner-netlink": ("runner start -- /bin/true, netlink backend", "network made on a fresh sandbox"),
+        "runner-rtnl": ("runner start -- /bin/true (default: rtnl, peer made in place)",
+                        "network made on a fresh sandbox"),
         "pipeline": ("unshare + pivot_root + netsetter.sh", "bench/peers/pipeline.sh"),
         "runner-nonet": ("runner start --no-net -- /bin/true", ""),
         "pipeline-nonet": ("unshare + pivot_root, no network", "bench/peers/pipeline.sh --no-net"),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..snapshot import State, diff
+from .snapshot import diff
 from ..steps import STEPS
 from .portrun import PortTrace
 from .scriptrun import ScriptCommand, ScriptTrace
@@ -78,6 +78,7 @@ def align(script: ScriptTrace) -> list[Row]:
 
 def judge(rows: list[Row], script: ScriptTrace, port: PortTrace) -> bool:
     """Fill in each row's status for this backend; True when the verdict is "same"."""
+    assert script.initial is not None, "judge() compares a script that ran"
     script_state, port_state = script.initial, port.initial
     port_after = {STEPS_INDEX[s.record["name"]]: s.after for s in port.steps}
     seen: set[str] = set()

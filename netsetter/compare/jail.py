@@ -48,9 +48,9 @@ from typing import Callable, NoReturn
 
 from nskit import syscalls
 
-from .. import snapshot
+from . import snapshot
 from ..errors import NetsetterError
-from ..snapshot import NetnsRef, State
+from .snapshot import NetnsRef, State
 from . import lockdown
 
 CLONE_NEWCGROUP = 0x02000000

@@ -17,7 +17,6 @@ Python 3.11's ``os`` module lacks them; each goes through ctypes and raises
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 
@@ -33,7 +32,7 @@ MOUNT_ATTR_NOSUID = 0x2
 _SYSCALLS = {"x86_64": {"keyctl": 250, "mount_setattr": 442},
              "aarch64": {"keyctl": 219, "mount_setattr": 442}}
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)  # by soname: find_library would fork ldconfig
 _libc.syscall.restype = ctypes.c_long
 
 

@@ -14,6 +14,7 @@ import os
 import socket
 import traceback
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from backends import open_backend
@@ -24,7 +25,7 @@ from ..config import NetConfig
 from ..engine import setup
 from ..errors import NetsetterError
 from ..result import Result, StepResult
-from ..snapshot import State
+from .snapshot import State
 from .jail import TRACE_FD, Jail
 
 MAX_LINE = 1 << 20
@@ -106,7 +107,7 @@ def trace_port(backend: str, config: NetConfig, *, time_limit: float,
     return trace
 
 
-def _messages(sock: socket.socket, jail: Jail):  # type: ignore[no-untyped-def]
+def _messages(sock: socket.socket, jail: Jail) -> Iterator[dict[str, Any]]:
     """The payload's JSON lines, until it closes fd 3."""
     buf = b""
     while True:

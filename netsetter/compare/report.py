@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import IO, TYPE_CHECKING
 
 from ..steps import STEPS
-from . import Comparison
+from .comparison import Comparison
 from .align import CARRIED, DELIBERATE, DIFFERS, SAME, Row
 
 if TYPE_CHECKING:
@@ -36,9 +36,9 @@ def difference_lines(comparison: Comparison) -> list[str]:
         for backend, found in row.differences.items():
             if found and row.status[backend] != CARRIED:
                 groups.setdefault((row.status[backend], tuple(found)), []).append(backend)
-        for (status, found), backends in groups.items():
+        for (status, shown), backends in groups.items():
             lines.append(f"{_where(row)} [{', '.join(backends)}: {status}]")
-            lines += [f"    {d}" for d in found]
+            lines += [f"    {d}" for d in shown]
     return lines
 
 

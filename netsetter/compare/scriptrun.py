@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..snapshot import State
+from .snapshot import State
 from .guard import Guard, Refusal
 from .jail import FILES_DIR, Jail
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ipaddress import IPv4Interface
 from typing import TYPE_CHECKING
 
-from ..config import NetConfig, auto_start
+from ..config import NetConfig
 from ..target import Target
 from .ipam import Pool, pid_owner
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def pool_of(config: NetConfig) -> Pool:
-    return Pool(config.bridge, config.bridge_addr.network, config.gateway, auto_start(config.bridge_addr))
+    return Pool.for_config(config)
 
 
 def owner_of(target: Target) -> str:

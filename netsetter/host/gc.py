@@ -125,7 +125,7 @@ def gone_folders() -> list[tuple[str, str]]:
     return gone
 
 
-def _meta(folder: str) -> dict | None:  # type: ignore[type-arg]
+def _meta(folder: str) -> dict[str, object] | None:
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:

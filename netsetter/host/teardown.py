@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from backends.base import marker
 from nskit import netns as netns_entry
-from nskit.errors import OpError
 
 from ..config import NetConfig
 from ..target import check_privileges, parse_pid
 from . import nat, records
 from .allocate import pool_of
 from .ipam import pid_owner
+from .links import delete_bridge_if_unused, delete_link
 from .lock import host_lock
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def down(target: str, config: NetConfig, backend: "Backend", *, bridge: bool = F
             records.remove(record)
             out.actions.append(f"forgot the record of pid {record.pid}")
         if bridge:
-            _delete_bridge_if_unused(backend, config.bridge, out)
+            _delete_bridge(backend, config.bridge, out)
     return out
 
 
@@ -117,22 +117,13 @@ def _delete_proven_pair(backend: "Backend", config: NetConfig, pid: int, out: Te
 
 
 def _link_del(backend: "Backend", name: str, out: Teardown) -> None:
-    try:
-        backend.link_del(name)
-    except OpError as exc:
-        if "No such device" not in exc.cause and "Cannot find device" not in exc.cause:
-            raise
-        return
-    out.actions.append(f"deleted {name} (and its peer in the container)")
+    if delete_link(backend, name):
+        out.actions.append(f"deleted {name} (and its peer in the container)")
 
 
-def _delete_bridge_if_unused(backend: "Backend", name: str, out: Teardown) -> None:
-    link = backend.link_get(name)
-    if link is None or link.kind != "bridge":
-        return
-    ports = backend.bridge_ports(name)
+def _delete_bridge(backend: "Backend", name: str, out: Teardown) -> None:
+    deleted, ports = delete_bridge_if_unused(backend, name)
     if ports:
         out.notes.append(f"kept bridge {name}: other ports remain on it ({', '.join(ports)})")
-        return
-    backend.link_del(name)
-    out.actions.append(f"deleted bridge {name}")
+    elif deleted:
+        out.actions.append(f"deleted bridge {name}")

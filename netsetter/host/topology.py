@@ -1,6 +1,6 @@
 """netsetter ls: the article's network figure, read from the host as it is now.
 
-    bridges and their ports      `ip -j` in the current netns (see snapshot.py)
+    bridges and their ports      `ip -j` in the current netns (see compare/snapshot.py)
     containers                   netsetter's records: pid, names, address, alive or stale
     leases                       the address leases on each bridge
     NAT                          what each owner asked of nat.py
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import snapshot
+from ..compare import snapshot
 from . import nat, records
 from .ipam import bridge_leases, pid_owner
 

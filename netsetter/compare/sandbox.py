@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from . import snapshot
 from nskit.netns import cookie as netns_cookie
 
-from .host import state_dir
-from .errors import NetsetterError
+from ..host import state_dir
+from ..errors import NetsetterError
 
 
 @dataclass

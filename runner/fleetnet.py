@@ -1,0 +1,212 @@
+"""A fleet's network: one bridge in the current netns, a veth pair and a leased address per container.
+
+    FleetNet.open()        the bridge: made (with a MAC of its own, the gateway address, up) or
+                           reused when it is already a bridge; the pool of the subnet
+    lease(pids)            under the host lock, one pass: an address for each container
+    host_side(c)           one RTM_NEWLINK on the rtnl backend: veth_h<pid> on the bridge and up,
+                           its peer eth0 made in place in the container's netns
+                           (IFLA_NET_NS_FD): nothing is moved, so no move to wait for
+    inside(c)              run by the container itself, before its exec: lo and eth0 up, the
+                           address, the default route. It is root of the user namespace that owns
+                           its netns, so it has CAP_NET_ADMIN there; the supervisor opens no socket
+                           in it, and the containers configure themselves in parallel.
+    release(pids)          the leases, one pass
+
+Teardown deletes no link: when a container's last process ends, its netns
+goes, and the kernel deletes the veth pair with it, in batches (see fleet.py).
+The host lock is held only while leases are chosen; names need none, as a
+host end is named by the pid of a live container, and a container end is
+alone in its netns.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import TYPE_CHECKING
+
+from nskit.errors import OpError
+
+from .errors import Failed, UsageError
+
+if TYPE_CHECKING:
+    from backends.rtnl.backend import RtnlBackend
+    from netsetter.host.ipam import Pool
+
+CONTAINER_IFNAME = "eth0"
+
+
+def host_ifname(pid: int) -> str:
+    return f"veth_h{pid}"
+
+
+@dataclass
+class FleetNet:
+    bridge: str
+    subnet: IPv4Network
+    gateway: IPv4Interface
+    backend: "RtnlBackend | None" = None  # opened by open()
+    made_bridge: bool = False
+    pool: "Pool | None" = None
+    leased: dict[str, int] = field(default_factory=dict)  # owner -> pid
+
+    @classmethod
+    def parse(cls, bridge: str, subnet: str, gateway: str | None = None) -> "FleetNet":
+        from nskit.errors import UsageError as NetUsageError
+        from nskit.names import check_ifname
+
+        try:
+            check_ifname("bridge name", bridge)
+        except NetUsageError as exc:
+            raise UsageError(exc.what, exc.value, exc.reason) from None
+        try:
+            net = IPv4Network(subnet, strict=True)
+        except ValueError as exc:
+            raise UsageError("subnet", subnet, f"is not an IPv4 network ({exc})") from None
+        if net.num_addresses < 4:
+            raise UsageError("subnet", subnet, "has no room for a gateway and a container; use a /30 or larger")
+        try:
+            gw = IPv4Address(gateway) if gateway else net.network_address + 1
+        except ValueError as exc:
+            raise UsageError("gateway", gateway, str(exc)) from None
+        if gw not in net or gw in (net.network_address, net.broadcast_address):
+            raise UsageError("gateway", gw, f"is not a host address of {net}")
+        return cls(bridge, net, IPv4Interface(f"{gw}/{net.prefixlen}"))
+
+    def open(self) -> None:
+        from backends.rtnl.backend import RtnlBackend
+        from netsetter.host.ipam import Pool
+
+        from nskit.names import random_mac
+
+        self.backend = backend = RtnlBackend()
+        try:
+            link = backend.link_get(self.bridge)
+            if link is None:
+                backend.bridge_add(self.bridge, random_mac())
+                self.made_bridge = True
+                backend.addr_add(self.bridge, self.gateway)
+            elif link.kind != "bridge":
+                raise Failed("use bridge", self.bridge, f"a {link.kind or 'plain'} link of that name exists; "
+                             "choose another bridge name")
+            elif self.gateway not in link.addrs:
+                backend.addr_add(self.bridge, self.gateway)
+            backend.link_set_up(self.bridge)
+        except OpError as exc:
+            self.close()
+            raise Failed("set up bridge", self.bridge, exc) from None
+        except BaseException:
+            self.close()
+            raise
+        self.pool = Pool.for_range(self.bridge, self.subnet, self.gateway.ip, self.subnet.network_address + 1)
+
+    def lease(self, pids: list[int]) -> list[IPv4Interface]:
+        """An address for each container, chosen in one pass under the host lock."""
+        from netsetter.host.ipam import pid_owner
+        from netsetter.host.lock import host_lock
+
+        owners = [pid_owner(pid, netns_inode(pid)) for pid in pids]
+        try:
+            with host_lock():
+                assert self.pool is not None, "lease() before open()"
+                addresses = self.pool.allocate_many(owners)
+        except OpError as exc:
+            raise Failed("lease addresses on", self.bridge, exc.cause) from None
+        self.leased.update(zip(owners, pids, strict=True))
+        return [IPv4Interface(f"{a}/{self.subnet.prefixlen}") for a in addresses]
+
+    def host_side(self, pid: int) -> None:
+        """veth_h<pid> on the bridge, up; its peer eth0 born in the netns of ``pid``."""
+        try:
+            # An absolute path is taken as the netns file itself (nskit.netns.entry_path joins it).
+            assert self.backend is not None, "host_side() before open()"
+            self.backend.veth_add_peer_in(host_ifname(pid), CONTAINER_IFNAME, f"/proc/{pid}/ns/net",
+                                          master=self.bridge)
+        except OpError as exc:
+            raise Failed("add the veth pair of container", pid, exc.cause) from None
+        no_ipv6(host_ifname(pid))
+
+    def release(self, pids: list[int] | None = None) -> None:
+        """Drop the leases of these containers (all of the fleet's by default), in one pass."""
+        from netsetter.host.ipam import lease_dir
+
+        wanted = set(self.leased.values() if pids is None else pids)
+        folder = lease_dir(self.bridge, create=False)
+        if folder is None:
+            return
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            try:
+                owner = os.readlink(path)
+            except OSError:
+                continue
+            if self.leased.get(owner) in wanted:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+                del self.leased[owner]
+
+    def host_ends(self) -> list[str]:
+        """The fleet's host ends still on the bridge (the kernel removes them as netns go)."""
+        if self.backend is None:
+            return []
+        try:
+            return [p for p in self.backend.bridge_ports(self.bridge) if p.startswith("veth_h")]
+        except OpError:
+            return []
+
+    def remove_bridge(self) -> None:
+        if self.made_bridge and self.backend is not None:
+            try:
+                if not self.backend.bridge_ports(self.bridge):
+                    self.backend.link_del(self.bridge)
+                    self.made_bridge = False
+            except OpError as exc:
+                if exc.errno != errno.ENODEV:
+                    raise Failed("delete bridge", self.bridge, exc.cause) from None
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+
+
+def inside(address: IPv4Interface, gateway: IPv4Address) -> None:
+    """The container's own half, run by the clone in its netns before it execs."""
+    from backends.rtnl.backend import RtnlBackend
+
+    backend = RtnlBackend()  # a clone: sockets of its own, in its own netns
+    try:
+        no_ipv6(CONTAINER_IFNAME)
+        backend.link_set_up("lo")
+        backend.link_set_up(CONTAINER_IFNAME)
+        backend.addr_add(CONTAINER_IFNAME, address)
+        backend.route_add_default(gateway, CONTAINER_IFNAME)
+    except OpError as exc:
+        raise Failed("configure the network inside, on", CONTAINER_IFNAME, exc.cause) from None
+    finally:
+        backend.close()
+
+
+def no_ipv6(ifname: str) -> None:
+    """IPv6 off on one end of a pair, before its carrier is up: the fleet's network is IPv4.
+
+    Otherwise every new port's link-local start-up (DAD, router solicitation, MLD
+    reports) is multicast, which the bridge floods to every other port: N² frames for N
+    containers, a softirq storm at a thousand. A per-link sysctl of the netns that has it.
+    """
+    path = f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"
+    try:
+        with open(path, "w") as f:
+            f.write("1")
+    except FileNotFoundError:
+        pass  # a kernel without IPv6: nothing to turn off
+    except OSError as exc:
+        raise Failed("turn IPv6 off on", ifname, f"{exc.strerror} ({path})") from None
+
+
+def netns_inode(pid: int) -> int:
+    return os.stat(f"/proc/{pid}/ns/net").st_ino

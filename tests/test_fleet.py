@@ -1,0 +1,303 @@
+"""The Fleet API, Container.exec and `runner exec`, on the real kernel, each in a sandbox.
+
+Every fleet runs in a Python process under `ip netns exec SANDBOX`: the
+sandbox plays the host. What the tests look at is what the kernel shows
+afterwards (links, addresses, routes, leases, processes), from outside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from .sandbox import ROOT
+
+RUNNER = [sys.executable, "-m", "runner"]
+
+
+def readme_example() -> tuple[str, str]:
+    """The Fleet example of the README and the output shown under it."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## A fleet: many containers from one Python process", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    shown = re.search(r"```\n(.*?)```", section[code.end():], re.S)  # type: ignore[union-attr]
+    assert code and shown
+    return code.group(1), shown.group(1)
+
+
+def python_in(box, code: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    return box.run(sys.executable, "-c", textwrap.dedent(code), timeout=timeout, **kwargs)
+
+
+def state_of(box) -> dict[str, object]:
+    """What a fleet could leave behind in a sandbox: links, addresses, routes, leases, NAT records."""
+    listing = box.run(sys.executable, "-c", "import os; from netsetter.host import state_dir; d = state_dir.host_dir(); "
+                      "print(*sorted(os.path.relpath(os.path.join(r, f), d) for r, _, fs in os.walk(d) for f in fs "
+                      "if f not in ('lock', 'netns')), sep='\\n')")
+    assert listing.returncode == 0, listing.stderr
+    return {"links": box.ip("-o", "link").stdout, "addrs": box.ip("-o", "addr").stdout,
+            "routes": box.ip("route", "show", "table", "all").stdout, "files": listing.stdout}
+
+
+def gone(pid: int) -> bool:
+    """Ended and reaped (a zombie still holds its pid, and so its lease)."""
+    return not os.path.exists(f"/proc/{pid}")
+
+
+def test_the_readme_example_runs_as_shown(sandbox):
+    box = sandbox()
+    code, shown = readme_example()
+    before = state_of(box)
+    out = python_in(box, code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == shown
+    assert state_of(box) == before
+
+
+FIFTY = """
+    import json, subprocess, sys
+    from runner import Fleet
+
+    seen = {}
+    try:
+        with Fleet(bridge="h17fl", subnet="10.31.0.0/24") as fleet:
+            boxes = fleet.start_many(50, ["/bin/sleep", "infinity"])
+            seen["pids"] = [c.pid for c in boxes]
+            seen["names"] = sorted({c.name for c in boxes})
+            seen["addresses"] = sorted({str(c.address) for c in boxes})
+            seen["from_host"] = [subprocess.run(["ping", "-c1", "-W2", str(c.address.ip)],
+                                                capture_output=True).returncode for c in boxes]
+            loop = "; ".join(f"ping -c1 -W2 {c.address.ip} >/dev/null; echo $?" for c in boxes[1:])
+            seen["from_first"] = boxes[0].exec(["sh", "-c", loop]).stdout.split()
+            inside = boxes[7].exec(["sh", "-c", "hostname; ip -4 -o addr show eth0; ip route; ps -o pid,args"])
+            seen["inside"] = inside.stdout
+            seen["processes"] = [open(f"/proc/{c.pid}/cmdline").read().split("\\0")[0] for c in boxes]
+            seen["bridge"] = subprocess.run(["ip", "-o", "link", "show", "master", "h17fl"],
+                                            capture_output=True, text=True).stdout.count("veth_h")
+            raise RuntimeError("leaving the block by an exception")
+    except RuntimeError as exc:
+        seen["raised"] = str(exc)
+    print(json.dumps(seen))
+"""
+
+
+def test_fifty_containers_answer_and_an_exception_leaves_the_sandbox_as_before(sandbox):
+    box = sandbox()
+    before = state_of(box)
+    out = python_in(box, FIFTY, timeout=300)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert seen["raised"] == "leaving the block by an exception"
+    assert len(seen["names"]) == 50 and len(seen["addresses"]) == 50
+    assert seen["bridge"] == 50
+    assert seen["from_host"] == [0] * 50
+    assert seen["from_first"] == ["0"] * 49
+    assert seen["processes"] == ["catatonit"] * 50  # each container's init: no Python process
+    name, addr, route = seen["inside"].splitlines()[:3]
+    assert name == "h8"
+    assert "eth0" in addr and "inet 10.31.0.9/24" in addr
+    assert route.startswith("default via 10.31.0.1 dev eth0")
+    assert re.search(r"^\s*1 catatonit -- /bin/sleep infinity$", seen["inside"], re.M)
+    assert re.search(r"^\s*2 /bin/sleep infinity$", seen["inside"], re.M)
+    assert all(gone(pid) for pid in seen["pids"])
+    assert state_of(box) == before
+
+
+EXEC_IN_FLEET = """
+    import json, subprocess, sys
+    from runner import Fleet
+
+    with Fleet(bridge="h17fx", subnet="10.32.0.0/24") as fleet:
+        c = fleet.start(["/bin/sh"], hostname="fx", env={"GREETING": "hi"})
+        cli = subprocess.run([sys.executable, "-m", "runner", "exec", str(c.pid), "--", "sh", "-c",
+                              "echo $(hostname) $GREETING $(readlink /proc/self/ns/pid) $(ls /); exit 6"],
+                             capture_output=True, text=True)
+        api = c.exec(["sh", "-c", "echo $$; exit 9"])
+        alone = fleet.start(["/bin/sh"], net=False)
+        links = alone.exec(["ip", "-o", "-4", "addr"]).stdout
+        missing = subprocess.run([sys.executable, "-m", "runner", "exec", str(c.pid), "--", "nosuch"],
+                                 capture_output=True, text=True)
+        print(json.dumps({"cli": [cli.returncode, cli.stdout, cli.stderr], "api": [api.returncode, api.stdout],
+                          "missing": [missing.returncode, missing.stderr], "alone": [str(alone.address), links],
+                          "pidns": open(f"/proc/{c.pid}/ns/pid").name and __import__("os").readlink(f"/proc/{c.pid}/ns/pid")}))
+"""
+
+
+def test_runner_exec_and_container_exec_enter_a_fleet_container(sandbox):
+    box = sandbox()
+    out = python_in(box, EXEC_IN_FLEET)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    status, stdout, stderr = seen["cli"]
+    assert status == 6, stderr
+    hostname, greeting, pidns, *root = stdout.split()
+    assert (hostname, greeting, pidns) == ("fx", "hi", seen["pidns"])
+    assert "bin" in root and "work" not in root  # the container's root, not the host's
+    api_status, api_out = seen["api"]
+    assert api_status == 9 and api_out.strip().isdigit() and int(api_out) > 1  # a pid of the container's
+    assert seen["missing"][0] == 127
+    assert 'failed to execute "nosuch"' in seen["missing"][1]
+    address, links = seen["alone"]  # net=False: lo only, and up
+    assert address == "None"
+    assert links.split()[1:4] == ["lo", "inet", "127.0.0.1/8"] and len(links.splitlines()) == 1
+
+
+def test_runner_exec_enters_a_runner_start_container(sandbox):
+    box = sandbox()
+    start = subprocess.Popen(["ip", "netns", "exec", box.name, *RUNNER, "start", "--hostname", "rs", "--",
+                              "/bin/sh", "-c", "echo up; exec sleep 60"],
+                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert start.stdout is not None and start.stdout.readline().strip() == "up"
+        runner = start.pid  # `ip netns exec` execs it
+
+        def child_of(pid: int) -> int:
+            return int(subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()[0])
+
+        child = child_of(runner)
+        init = child_of(child)
+        command = child_of(init)
+        for pid in (child, init, command):
+            out = box.run(*RUNNER, "exec", str(pid), "--", "sh", "-c",
+                          "hostname; ip -4 -o addr show veth_conta; ps -o args; exit 5")
+            assert out.returncode == 5, out.stderr
+            assert out.stdout.startswith("rs\n")
+            assert "inet 10.10.10.101/24" in out.stdout
+            assert "sleep 60" in out.stdout
+        refused = box.run(*RUNNER, "exec", str(runner), "--", "true")
+        assert refused.returncode == 125
+        assert "shares runner's user namespace" in refused.stderr
+    finally:
+        start.send_signal(signal.SIGTERM)
+        start.wait(timeout=30)
+        start.stdout.close()  # type: ignore[union-attr]
+
+
+def test_runner_exec_refuses_bad_input(sandbox):
+    box = sandbox()
+    for args, status, words in ((["exec", "x", "--", "true"], 2, "is not a positive process id"),
+                                (["exec", "999999999", "--", "true"], 125, "no such process"),
+                                (["exec", "1"], 2, "Missing argument")):
+        out = box.run(*RUNNER, *args)
+        assert out.returncode == status, out.stderr
+        assert words in out.stderr and "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+
+
+BAD_START = """
+    import json
+    from runner import Fleet
+    from runner.errors import RunnerError
+
+    said = []
+    with Fleet(bridge="h17fb", subnet="10.33.0.0/29") as fleet:
+        for kwargs in ({"argv": ["/no/such/command"]}, {"argv": ["/bin/true"], "hostname": "a b"},
+                       {"argv": []}):
+            try:
+                fleet.start(**kwargs)
+            except RunnerError as exc:
+                said.append(str(exc))
+        try:
+            fleet.start_many(6, ["/bin/sleep", "infinity"])  # a /29 has room for 5
+        except RunnerError as exc:
+            said.append(str(exc))
+        said.append(len(fleet.containers))
+        ok = fleet.start_many(5, ["/bin/sleep", "infinity"])
+        said.append([str(c.address) for c in ok])
+    print(json.dumps(said))
+"""
+
+
+def test_bad_starts_change_nothing_and_a_batch_is_all_or_none(sandbox):
+    box = sandbox()
+    before = state_of(box)
+    out = python_in(box, BAD_START)
+    assert out.returncode == 0, out.stderr
+    *errors, count, addresses = json.loads(out.stdout)
+    assert "/no/such/command" in errors[0] and "is not in the container's root" in errors[0]
+    assert "hostname" in errors[1] and "white space" in errors[1]
+    assert "command" in errors[2]
+    assert "lease addresses" in errors[3] and "5 free" in errors[3]
+    assert count == 0
+    assert addresses == [f"10.33.0.{i}/29" for i in range(2, 7)]
+    assert state_of(box) == before
+
+
+KILLED = """
+    import os, sys
+    from runner import Fleet
+
+    fleet = Fleet(bridge="h17fk", subnet="10.34.0.0/24").__enter__()
+    boxes = fleet.start_many(10, ["/bin/sleep", "infinity"])
+    print(" ".join(str(c.pid) for c in boxes), flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_killed_supervisor_takes_its_containers_with_it(sandbox):
+    box = sandbox()
+    proc = subprocess.Popen(["ip", "netns", "exec", box.name, sys.executable, "-c", textwrap.dedent(KILLED)],
+                            stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 10
+        assert box.ip("-o", "link", "show", "master", "h17fk").stdout.count("veth_h") == 10
+    finally:
+        proc.kill()  # SIGKILL: no cleanup in the supervisor at all
+        proc.wait()
+    end = time.monotonic() + 20
+    while time.monotonic() < end and (not all(gone(p) for p in pids)
+                                      or "veth_h" in box.ip("-o", "link").stdout):
+        time.sleep(0.05)
+    assert all(gone(p) for p in pids)
+    assert "veth_h" not in box.ip("-o", "link").stdout
+    # Their leases are stale (the pids are gone): the next fleet reuses the addresses.
+    again = python_in(box, """
+        from runner import Fleet
+        with Fleet(bridge="h17fk", subnet="10.34.0.0/24") as fleet:
+            print(fleet.start(["/bin/true"]).address)
+    """)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "10.34.0.2/24"
+
+
+INTERRUPTED = """
+    import sys
+    from runner import Fleet
+
+    with Fleet(bridge="h17fi", subnet="10.35.0.0/16") as fleet:
+        print("starting", flush=True)
+        fleet.start_many(400, ["/bin/sleep", "infinity"])
+        print("started all", flush=True)
+        sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_half_way_through_start_many_leaves_the_sandbox_as_before(sandbox, signum):
+    box = sandbox()
+    before = state_of(box)
+    proc = subprocess.Popen(["ip", "netns", "exec", box.name, sys.executable, "-c", textwrap.dedent(INTERRUPTED)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None and proc.stdout.readline() == "starting\n"
+    time.sleep(0.3)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "KeyboardInterrupt" in err
+    assert children, "the signal came before any container was cloned: the test proves nothing"
+    assert all(gone(int(pid)) for pid in children)
+    assert state_of(box) == before

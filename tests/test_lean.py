@@ -1,0 +1,66 @@
+"""Lean entry points: what a command imports, seen from a fresh interpreter, and how it leaves."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from .sandbox import ROOT
+
+HEAVY = ("sh", "pyroute2", "rich", "asyncio", "ctypes.util")
+
+
+def imported(code: str, env: dict[str, str] | None = None) -> set[str]:
+    """The top-level and dotted names of the modules a snippet left loaded, printed before leaving."""
+    probe = (code + "\nimport sys, os\nsys.stdout.flush()\nos.write(99, ' '.join(sorted(sys.modules)).encode())\n")
+    r, w = os.pipe()
+    os.set_inheritable(w, True)
+    try:
+        proc = subprocess.run([sys.executable, "-c", f"import os; os.dup2({w}, 99)\n" + probe],
+                              capture_output=True, text=True, pass_fds=(w,), timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+        os.close(w)
+        w = -1
+        with os.fdopen(r) as names:
+            r = -1
+            loaded = set(names.read().split())
+    finally:
+        for fd in (r, w):
+            if fd >= 0:
+                os.close(fd)
+    assert loaded, proc.stderr
+    return loaded
+
+
+def test_netsetter_help_imports_nothing_heavy():
+    loaded = imported("import sys\nfrom netsetter.cli import main\nmain(['--help'])")
+    assert "typer" in loaded  # the probe saw the command's parser run
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_runner_help_imports_nothing_heavy():
+    loaded = imported("from runner.cli import main\nmain(['start', '--help'])")
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_cni_version_imports_nothing_heavy():
+    loaded = imported("import os\nos.environ['CNI_COMMAND'] = 'VERSION'\nfrom netsetter_cni.main import main\nmain()")
+    assert "netsetter_cni.main" in loaded
+    assert not loaded & {*HEAVY, "typer"}, loaded & {*HEAVY, "typer"}
+
+
+def test_fast_path_on_rtnl_imports_no_other_backend():
+    loaded = imported("import netsetter.fast, backends\nbackends.open_backend('rtnl').close()")
+    assert "backends.rtnl" in loaded
+    assert not loaded & {*HEAVY, "typer", "backends.iproute", "backends.netlink"}
+
+
+def test_commands_leave_with_their_status_and_their_output_flushed():
+    # os._exit after main(): a status kept and every line printed, even to a pipe.
+    ok = subprocess.run([sys.executable, "-m", "netsetter", "--help"], capture_output=True, text=True,
+                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert ok.returncode == 0 and "Usage" in ok.stdout and ok.stdout.endswith("\n")
+    bad = subprocess.run([sys.executable, "-m", "runner", "start", "--no-such-option"], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert bad.returncode == 2 and "no-such-option" in bad.stderr
