@@ -70,6 +70,10 @@ def _run(spec: "Spec", layer: "Layer", mapping: "Mapping", chan: Channel, parent
     chan.wait_for(Message.MAPPED, deadline)
     if mapping.unprivileged:
         become_root()
+        # A change of credentials clears the parent-death signal (prctl(2)): set it again.
+        syscalls.set_parent_death_signal(signal.SIGKILL)
+        if os.getppid() != parent:
+            return ExitStatus.FAILED
     if not privileged:
         layer.mount()
     pid = os.fork()
