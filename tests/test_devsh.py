@@ -111,7 +111,7 @@ def leaked_state_dirs(before: set[str]) -> set[str]:
     whose netns is gone (as `netsetter gc` judges it)."""
     from netsetter.host.gc import gone_folders
 
-    return {os.path.basename(path) for path, _ in gone_folders()} & (state_dirs() - before)
+    return {os.path.basename(path) for path, _ in gone_folders(grace=0)} & (state_dirs() - before)
 
 
 def saw_probe(stdout: str) -> None:

@@ -8,8 +8,10 @@ links that say who made them, so that a run killed at any point is recovered.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -140,6 +142,29 @@ def ls(box) -> dict:
     return json.loads(proc.stdout)
 
 
+def aged(folder: str) -> None:
+    """As if the folder had been left a minute ago: gc leaves alone the folders changed while it looks."""
+    then = time.time() - 60
+    os.utime(folder, (then, then))
+
+
+def test_a_gc_leaves_a_folder_made_while_it_looks(sandbox):
+    from netsetter.host.gc import gone_folders
+
+    box = sandbox()
+    c = box.container()
+    assert box.netsetter(str(c.pid)).returncode == 0
+    folder = state_folder(box)
+    subprocess.run(["ip", "netns", "del", box.name], check=True)
+    try:
+        assert folder in [path for path, _ in gone_folders(grace=0)]
+        assert folder not in [path for path, _ in gone_folders(grace=3600)]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        subprocess.run(["ip", "netns", "add", box.name], capture_output=True)  # for the fixture's close
+
+
+@pytest.mark.serial
 def test_a_fresh_sandbox_never_inherits_a_dead_namespaces_state(sandbox):
     """The kernel hands a freed netns inode to the next netns; the cookie is never reused."""
     from netsetter.host.gc import gone_folders
@@ -175,18 +200,20 @@ def test_a_fresh_sandbox_never_inherits_a_dead_namespaces_state(sandbox):
     data["inode"] = dead_inode
     with open(meta, "w") as f:
         json.dump(data, f)
+    aged(dead_folder)
     view = ls(box)
     assert view["records_without_link"] == [] and view["bridges"] == [] and view["nat"] == []
     assert state_folder(box) != dead_folder
-    assert any(path == dead_folder for path, _ in gone_folders())
+    assert any(path == dead_folder for path, _ in gone_folders(grace=0))
     gc = box.netsetter("gc")
     assert gc.returncode == 0, gc.stderr
     assert f"removed {dead_folder}: its namespace is gone: net:[{dead_inode}] is another namespace now" \
         in gc.stdout, gc.stdout
     assert not os.path.exists(dead_folder)
-    assert not any(path == dead_folder for path, _ in gone_folders())
+    assert not any(path == dead_folder for path, _ in gone_folders(grace=0))
 
 
+@pytest.mark.serial
 def test_gc_removes_every_folder_of_a_namespace_that_no_longer_exists(sandbox):
     from netsetter.host.gc import gone_folders
 
@@ -196,17 +223,19 @@ def test_gc_removes_every_folder_of_a_namespace_that_no_longer_exists(sandbox):
     folder = state_folder(box)
     subprocess.run(["ip", "netns", "del", box.name], check=True)  # no forget: as a crashed sandbox
     try:
-        assert folder in [path for path, _ in gone_folders()]
+        assert folder in [path for path, _ in gone_folders(grace=0)]
+        aged(folder)
         other = sandbox()
         gc = other.netsetter("gc", "--json")
         assert gc.returncode == 0, gc.stderr
         assert any(line.startswith(f"removed {folder}: ") for line in __import__("json").loads(gc.stdout)["removed"])
         assert not os.path.exists(folder)
-        assert gone_folders() == [] or all(not p.endswith(folder) for p, _ in gone_folders())
+        assert gone_folders(grace=0) == [] or all(not p.endswith(folder) for p, _ in gone_folders(grace=0))
     finally:
         subprocess.run(["ip", "netns", "add", box.name], capture_output=True)  # for the fixture's close
 
 
+@pytest.mark.serial
 def test_gc_removes_records_leases_and_entries_of_processes_that_are_gone(sandbox):
     box = sandbox()
     c = box.container()

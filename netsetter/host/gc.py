@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from typing import Iterator
 
 from nskit import netns as netns_entry
@@ -30,6 +31,8 @@ from nskit import netns as netns_entry
 from . import nat, records, state_dir
 from .ipam import Lease, bridge_leases, drop_lease
 from .lock import host_lock
+
+FRESH = 5.0  # seconds: a folder this young may be of a namespace still being set up
 
 CNI_ALIAS = re.compile(r"^netsetter-cni-[0-9a-f]{12}$")
 
@@ -86,9 +89,13 @@ def _listdir(path: str) -> list[str]:
         return []
 
 
-def gone_folders() -> list[tuple[str, str]]:
-    """The state folders whose namespace no longer exists, with why."""
+def gone_folders(grace: float = FRESH) -> list[tuple[str, str]]:
+    """The state folders whose namespace no longer exists, with why; folders changed within
+    ``grace`` seconds of the scan are left out."""
     here = state_dir.host_cookie()
+    # A folder made (or given its netns file) after this moment may be of a namespace made
+    # after the scan below: it is left for the next gc rather than judged on a stale picture.
+    scanned_at = time.time() - grace
     live = live_netns()
     cookies: dict[int, int | None] = {}
 
@@ -110,7 +117,7 @@ def gone_folders() -> list[tuple[str, str]]:
         if not name.startswith(state_dir.PREFIX) or not name[len(state_dir.PREFIX):].isdigit():
             continue
         key = int(name[len(state_dir.PREFIX):])
-        if key == here:
+        if key == here or _changed_since(path, scanned_at):
             continue
         meta = _meta(path)
         inode = meta.get("inode") if meta else None
@@ -123,6 +130,13 @@ def gone_folders() -> list[tuple[str, str]]:
         if not any(cookie_of(i) == key for i in live):
             gone.append((path, f"no live namespace has cookie {key}"))
     return gone
+
+
+def _changed_since(folder: str, moment: float) -> bool:
+    try:
+        return os.lstat(folder).st_mtime >= moment
+    except OSError:
+        return True  # gone already, or being made: not ours to judge now
 
 
 def _meta(folder: str) -> dict[str, object] | None:
