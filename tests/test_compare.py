@@ -15,6 +15,10 @@ from netsetter.compare.jail import JAIL_IDS
 
 from .sandbox import NETSETTER, ROOT
 
+# leftovers() looks for every jail on the machine: the jails of this module and its sibling
+# run one at a time (`-n auto --dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("compare-jails")
+
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 

@@ -27,6 +27,10 @@ import pytest
 from .sandbox import NETSETTER
 from .test_compare import ENV, leftovers
 
+# leftovers() looks for every jail on the machine: the jails of this module and its sibling
+# run one at a time (`-n auto --dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("compare-jails")
+
 MOUNT_POINTS = ("/", "/proc", "/sys", "/dev", "/dev/shm", "/run", "/tmp", "/var/tmp")
 
 

@@ -21,8 +21,10 @@ read bye
 
 
 def leases_and_records(box) -> list[str]:
-    inode = os.stat(box.path).st_ino
-    base = f"/run/ns-proc/net-{inode}"
+    from netsetter.host import state_dir
+    from nskit.netns import cookie
+
+    base = state_dir.host_dir(cookie(box.path))
     found = []
     for sub in ("leases", "containers"):
         for folder, _, files in os.walk(os.path.join(base, sub)):

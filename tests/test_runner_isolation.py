@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import idmap, rootfs
+from runner import idmap
 
 from .sandbox import ROOT
 from .test_runner_support import (RUNNER, Leftovers, cache_dir, popen, processes_with, records_of,  # noqa: F401

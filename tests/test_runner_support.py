@@ -79,9 +79,11 @@ def host_links(box) -> dict[str, str]:
 
 
 def records_of(box) -> list[str]:
-    """netsetter's records of containers on the sandbox host (see netsetter/records.py)."""
-    inode = os.stat(f"/var/run/netns/{box.name}").st_ino
-    folder = Path(f"/run/ns-proc/net-{inode}/containers")
+    """netsetter's records of containers on the sandbox host (see netsetter/host/records.py)."""
+    from netsetter.host import state_dir
+    from nskit.netns import cookie
+
+    folder = Path(state_dir.host_dir(cookie(f"/var/run/netns/{box.name}"))) / "containers"
     return sorted(p.name for p in folder.glob("*.json")) if folder.is_dir() else []
 
 
