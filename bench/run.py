@@ -46,6 +46,8 @@ def run_all(options: Options, log: Callable[[str], None], debug: bool = False) -
     result = Run(machine=machine.describe(), options=options.as_dict())
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="ns-proc-bench-"))
+    # o+x, not o+r: runner's unprivileged container root must pass through to runner-cache/.
+    workdir.chmod(0o711)
     ctx = Context(options=options, workdir=workdir, log=log)
     try:
         for group in options.groups:

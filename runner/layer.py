@@ -140,6 +140,24 @@ class Layer:
             self.lock_fd = None
 
 
+def check_reachable(cache: Path, mapping: Mapping) -> None:
+    """Refuse, before anything is made in it, a cache the container's root could not walk to:
+    mapped to a host uid of no one, it needs every directory above the cache to let others
+    through (o+x)."""
+    if not mapping.unprivileged:
+        return
+    uid = mapping.uid
+    for parent in cache.resolve().parents:
+        try:
+            mode = parent.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue  # made by the cache's own makedirs, passable
+        if not mode & 0o001:
+            raise UsageError("--cache-dir", cache, f"is under {parent} (mode {mode:04o}), "
+                                                   f"which the container's root (host uid {uid}) cannot pass; choose "
+                                                   "a cache others may reach, or use --map-root-to-caller")
+
+
 def _passable(path: Path) -> None:
     """Let others through a directory that root made (0700 -> 0711), so that the
     container's processes reach root/; a user's own cache is theirs already."""

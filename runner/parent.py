@@ -49,6 +49,7 @@ def run(spec: Spec, trace: Trace | None = None) -> Outcome:
     trace = trace or Trace(spec.verbose, spec.started)
     mapping = idmap.for_caller(spec.map_root_to_caller)
     cache = rootfs.cache_dir(spec.cache_dir)
+    layer.check_reachable(cache, mapping)
     image, in_place = rootfs.prepare(spec.rootfs, cache, mapping, spec.command, spec.env.get("PATH", ""))
     trace("parent", f"root filesystem {image}{' (in place)' if in_place else ''}")
     for stale in layer.collect(cache):

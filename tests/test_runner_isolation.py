@@ -292,3 +292,15 @@ def test_two_containers_at_once_have_layers_of_their_own(sandbox, cache_dir):
     assert [p.returncode for p in procs] == [0, 0], outs
     assert [out for out, _ in outs] == [f"{n}\n" for n in names]
     assert list((cache_dir / "layers").iterdir()) == []
+
+
+def test_a_cache_the_unprivileged_root_cannot_reach_is_refused_before_anything_is_made(sandbox, tmp_path):
+    box = sandbox()
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    proc = start(box, closed / "cache", "--no-net", "--", "/bin/true")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "cannot pass" in proc.stderr and str(closed) in proc.stderr
+    assert list(closed.iterdir()) == []
+    mapped = start(box, closed / "cache", "--no-net", "--map-root-to-caller", "--", "/bin/true")
+    assert mapped.returncode == 0, mapped.stderr

@@ -89,22 +89,34 @@ def _unused_id() -> int:
             return candidate
 
 
-def _behind_closed_doors() -> dict[str, list[str]]:
-    """The directories of the running Python (its prefixes, the sys.path entries it has
-    imported from) that the jail's uid could not reach, by the first directory on their
-    way that others may not enter.
-
-    Here Python lives under /root (mode 700): in the jail, a tmpfs replaces /root and
-    holds only those directories, bound in read-only, so the port's imports work and
-    nothing else of /root shows."""
+def _python_dirs() -> list[str]:
+    """The directories of the running Python: its prefixes and the sys.path entries it has
+    imported from, none inside another."""
     files = [os.path.realpath(f) for m in list(sys.modules.values()) if (f := getattr(m, "__file__", None))]
     used = [p for p in sys.path if p and any(f.startswith(os.path.realpath(p) + os.sep) for f in files)]
     wanted = {os.path.realpath(p) for p in (*used, sys.prefix, sys.base_prefix,
                                             os.path.dirname(os.path.realpath(sys.executable)))}
+    return [path for path in sorted(wanted)
+            if os.path.isdir(path) and not any(path.startswith(w + os.sep) for w in wanted)]
+
+
+def _under_tmpfs(dirs: list[str]) -> list[str]:
+    """Those of ``dirs`` that the jail's own /tmp or /run would hide (a checkout in /tmp):
+    bound back in, read-only, over the jail's tmpfs."""
+    return [path for path in dirs if any(path.startswith(target + os.sep) for target in TMPFS)]
+
+
+def _behind_closed_doors(dirs: list[str]) -> dict[str, list[str]]:
+    """Those of ``dirs`` that the jail's uid could not reach, by the first directory on
+    their way that others may not enter.
+
+    Here Python lives under /root (mode 700): in the jail, a tmpfs replaces /root and
+    holds only those directories, bound in read-only, so the port's imports work and
+    nothing else of /root shows."""
     doors: dict[str, list[str]] = {}
-    for path in sorted(wanted):
-        if not os.path.isdir(path) or any(path.startswith(w + os.sep) for w in wanted):
-            continue  # a directory inside another comes with it
+    for path in dirs:
+        if path in _under_tmpfs([path]):
+            continue
         parts = Path(path).parts
         for depth in range(2, len(parts) + 1):
             ancestor = os.path.join(*parts[:depth])
@@ -127,7 +139,9 @@ class Jail:
         self.files = files or {}
         self.trace_fd, self.output_fd = trace_fd, output_fd
         self.uid = _unused_id()
-        self.doors = _behind_closed_doors()
+        dirs = _python_dirs()
+        self.doors = _behind_closed_doors(dirs)
+        self.hidden = _under_tmpfs(dirs)
         self.deadline = time.monotonic() + time_limit
         self.anchor = self.init = self.container = 0  # pids on the machine
         self.container_pid = 0  # the container's pid inside the jail
@@ -303,8 +317,8 @@ class Jail:
         syscalls.unshare(NAMESPACES)
         # opened while we are still uid 0 outside, who may pass the closed doors, and in the
         # new mount namespace, whose mounts alone may be bound in it
-        inside = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for paths in self.doors.values()
-                  for path in paths}
+        inside = {path: os.open(path, os.O_PATH | os.O_DIRECTORY)
+                  for path in [*(p for paths in self.doors.values() for p in paths), *self.hidden]}
         ctl.sendall(b"unshared")
         if ctl.recv(MAX_MESSAGE) != b"mapped":
             return
@@ -351,6 +365,11 @@ class Jail:
         for target, options in TMPFS.items():  # in order: /run/netns is made in the new /run
             os.makedirs(target, exist_ok=True)
             syscalls.mount("tmpfs", target, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV, options)
+        for path in self.hidden:  # Python's own directories in /tmp or /run, read-only
+            os.makedirs(path, exist_ok=True)
+            syscalls.mount(f"/proc/self/fd/{inside[path]}", path, None, syscalls.MS_BIND | syscalls.MS_REC)
+            os.close(inside[path])
+            lockdown.make_read_only(path)
         for door, paths in self.doors.items():
             syscalls.mount("tmpfs", door, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV, "mode=755,size=64k")
             for path in paths:
