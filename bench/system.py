@@ -105,24 +105,22 @@ def mem_available_mb() -> float:
 def private_mb(pids: Iterable[int]) -> float:
     """Memory only these processes hold (Private_Clean + Private_Dirty of smaps_rollup):
     what their exit would free, kernel objects aside."""
-    total_kb = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as f:
-                total_kb += sum(int(line.split()[1]) for line in f if line.startswith("Private_"))
-        except OSError:
-            continue  # gone meanwhile
-    return round(total_kb / 1024, 1)
+    return _smaps_mb(pids, "Private_")
 
 
 def pss_mb(pids: Iterable[int]) -> float:
     """The proportional set size of these processes, summed (Pss of smaps_rollup): each shared
     page counted once over all the processes that map it, so the sum is what they take together."""
+    return _smaps_mb(pids, "Pss:")
+
+
+def _smaps_mb(pids: Iterable[int], field: str) -> float:
+    """The fields of smaps_rollup that start with ``field``, summed over ``pids``, in MB."""
     total_kb = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/smaps_rollup") as f:
-                total_kb += sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+                total_kb += sum(int(line.split()[1]) for line in f if line.startswith(field))
         except OSError:
             continue  # gone meanwhile
     return round(total_kb / 1024, 1)

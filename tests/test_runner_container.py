@@ -19,7 +19,7 @@ import pytest
 from backends import NAMES
 
 from .sandbox import ROOT
-from .test_runner_support import (RUNNER, Leftovers, cache_dir, popen, processes_with,  # noqa: F401
+from .test_runner_support import (RUNNER, Leftovers, cache_dir, popen, processes_with, wait_gone,  # noqa: F401
                                   scratch, start, token)
 
 INSIDE = """
@@ -172,16 +172,7 @@ def test_killed_runner_leaves_no_process(sandbox, cache_dir):
             proc.kill()
             proc.communicate()
     # The chain of parent-death signals is asynchronous: wait for each process by its pidfd.
-    for entry in processes_with(name):
-        pid = int(entry.split(":")[0])
-        try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            continue
-        try:
-            assert select.select([fd], [], [], 10)[0], f"still running: {entry}"
-        finally:
-            os.close(fd)
+    wait_gone(name)
     assert processes_with(name) == []
 
 

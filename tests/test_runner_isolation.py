@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import select
 import shlex
 import subprocess
 import time
@@ -23,7 +22,7 @@ import pytest
 from runner import idmap
 
 from .sandbox import ROOT
-from .test_runner_support import (RUNNER, Leftovers, cache_dir, popen, processes_with, records_of,  # noqa: F401
+from .test_runner_support import (RUNNER, Leftovers, cache_dir, popen, processes_with, records_of, wait_gone,  # noqa: F401
                                   scratch, start, token)
 
 MAPPINGS = {"unprivileged": [], "root-to-caller": ["--map-root-to-caller"]}
@@ -242,18 +241,6 @@ def test_bad_root_is_refused_before_anything_is_made_in_it(sandbox, cache_dir, s
     assert proc.stderr.startswith("runner: error: ") and message in proc.stderr, proc.stderr
     assert proc.stderr.count("\n") == 1
     assert sorted(str(p) for p in root.rglob("*")) == before  # no proc/, no dev/ left in it
-
-
-def wait_gone(name: str) -> None:
-    for entry in processes_with(name):
-        try:
-            fd = os.pidfd_open(int(entry.split(":")[0]))
-        except ProcessLookupError:
-            continue
-        try:
-            assert select.select([fd], [], [], 10)[0], f"still running: {entry}"
-        finally:
-            os.close(fd)
 
 
 def test_next_start_reclaims_what_a_killed_runner_left(sandbox, cache_dir):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -85,6 +86,20 @@ def records_of(box) -> list[str]:
 
     folder = Path(state_dir.host_dir(cookie(f"/var/run/netns/{box.name}"))) / "containers"
     return sorted(p.name for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+def wait_gone(name: str) -> None:
+    """Wait (by pidfd, 10 s each) for the processes whose command line has ``name`` to end:
+    the chain of parent-death signals is asynchronous."""
+    for entry in processes_with(name):
+        try:
+            fd = os.pidfd_open(int(entry.split(":")[0]))
+        except ProcessLookupError:
+            continue
+        try:
+            assert select.select([fd], [], [], 10)[0], f"still running: {entry}"
+        finally:
+            os.close(fd)
 
 
 def processes_with(marker: str) -> list[str]:
