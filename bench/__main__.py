@@ -64,6 +64,8 @@ def main(
 
     from . import report
     from .options import Options, find_script, parse_groups, parse_sizes
+    from .progress import reporter
+    from .results import GROUPS
     from .run import CannotRun, run_all
 
     err = Console(stderr=True, log_path=False)
@@ -80,7 +82,8 @@ def main(
         raise typer.Exit(2) from None
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        result = run_all(options, lambda msg: err.log(msg, highlight=False), debug=debug)
+        with reporter(err, [GROUPS[group] for group in options.groups]) as shown:
+            result = run_all(options, shown.log, debug=debug, advance=shown.advance)
     except CannotRun as exc:
         err.print(f"[red]bench: error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None

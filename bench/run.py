@@ -40,7 +40,10 @@ def preflight(options: Options) -> None:
             raise CannotRun(f"{binary} not found on PATH")
 
 
-def run_all(options: Options, log: Callable[[str], None], debug: bool = False) -> Run:
+def run_all(options: Options, log: Callable[[str], None], debug: bool = False,
+            advance: Callable[[str], None] | None = None) -> Run:
+    """Run the chosen groups; ``log`` takes each progress line, ``advance`` is told
+    the name of each group as it ends (the terminal's progress bar)."""
     preflight(options)
     system.raise_open_files()
     result = Run(machine=machine.describe(), options=options.as_dict())
@@ -60,6 +63,8 @@ def run_all(options: Options, log: Callable[[str], None], debug: bool = False) -
                     traceback.print_exc()
                 result.rows.append(Row(f"{group}/failed", GROUPS[group], error=f"{type(exc).__name__}: {exc}"))
             log(f"{GROUPS[group]}: done in {time.perf_counter() - group_started:.1f} s")
+            if advance is not None:
+                advance(GROUPS[group])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         result.leftovers = sandboxes.leftovers()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -105,3 +107,19 @@ def test_interleave_rounds_and_errors() -> None:
     assert outcomes["broken"].error == "RuntimeError: no such thing"
     stats = Stats((0.3, 0.1, 0.2))
     assert (stats.median, stats.min, stats.max, stats.n) == (0.2, 0.1, 0.3, 3)
+
+
+def test_progress_bar_on_a_terminal_plain_lines_otherwise(original_script: Path, tmp_path: Path) -> None:
+    """On a terminal the run draws its progress (group, groups done); piped, plain log lines."""
+    args = [sys.executable, "-m", "bench", "--only", "e", "--runs", "1", "--warmup", "0",
+            "--script", str(original_script)]
+    typescript = tmp_path / "typescript"
+    tty = subprocess.run(["script", "-qec", shlex.join(args), str(typescript)], cwd=ROOT,
+                         stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    assert tty.returncode == 0, tty.stdout[-2000:]
+    drawn = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", typescript.read_bytes()).decode(errors="replace")
+    assert re.search(r"e\. start-up .*0/1 groups", drawn), drawn[-2000:]
+    piped = bench("--only", "e", "--runs", "1", "--warmup", "0", "--script", str(original_script))
+    _, stderr = piped.communicate(timeout=120)
+    assert piped.returncode == 0, stderr[-2000:]
+    assert "groups" not in stderr and "e. start-up: done in" in stderr
