@@ -10,10 +10,15 @@ else; 100 and above are the plugin's own. ``msg`` is one line shaped
 ``failed to <verb> "<object>": <cause>`` or ``invalid <what> ...``; ``details``
 adds what a reader needs next (what was undone, how to fix it).
 
-This module is imported on every call, VERSION included: it imports nothing.
+A :class:`CniError` is an :class:`nskit.errors.NsError`, the family every
+package of ours raises, with the spec's code on top of its exit status.
+This module is imported on every call, VERSION included: of ours it imports
+only :mod:`nskit.errors`, which imports nothing beyond what Python starts with.
 """
 
 from __future__ import annotations
+
+from nskit.errors import ExitStatus, NsError
 
 # --- the spec's well-known codes (SPEC.md, "Well-known Error Codes") -----------
 INCOMPATIBLE_VERSION = 1  # the configuration's cniVersion is not one we speak
@@ -34,13 +39,17 @@ INTERFACE_EXISTS = 104  # CNI_IFNAME already exists in the container (the spec r
 INTERNAL = 199  # a bug: the traceback is on stderr
 
 
-class CniError(Exception):
+class CniError(NsError):
     """A failed command, as the spec's error result. Raised by the domain code,
     printed by :mod:`netsetter_cni.main`."""
 
-    exit_status = 1  # the spec: any non-zero status; 2 for a target that must never be configured
+    code: int
+    msg: str
+    details: str
+    exit_status: int = ExitStatus.FAILURE  # the spec: any non-zero; 2 for a target that must never be configured
 
-    def __init__(self, code: int, msg: str, details: str = "", *, exit_status: int = 1) -> None:
+    def __init__(self, code: int, msg: str, details: str = "", *,
+                 exit_status: int = ExitStatus.FAILURE) -> None:
         self.code, self.msg, self.details = code, msg, details
         self.exit_status = exit_status
         super().__init__(msg)
@@ -64,7 +73,7 @@ def as_cni_error(exc: Exception) -> CniError:
     if isinstance(exc, CniError):
         return exc
     from backends import BackendUnavailable
-    from nskit.errors import NsError, UsageError
+    from nskit.errors import UsageError
 
     if isinstance(exc, BackendUnavailable):
         return CniError(BACKEND_UNAVAILABLE, str(exc))

@@ -23,11 +23,12 @@ import signal
 from typing import TYPE_CHECKING, NoReturn
 
 from nskit import syscalls
+from nskit.errors import ExitStatus
 
 from . import fds, init, signals
 from .channel import Channel, Message
 from .deadline import Deadline
-from .errors import ExitStatus, Failed
+from .errors import Failed
 from .trace import Trace
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def run(spec: "Spec", layer: "Layer", mapping: "Mapping", chan: Channel, parent:
         deadline: Deadline) -> NoReturn:
     """The forked child's whole life. It never returns into the parent's code:
     it leaves with os._exit(), which skips the parent's `finally` blocks and atexit."""
-    status: int = ExitStatus.FAILED
+    status: int = ExitStatus.CANNOT_START
     try:
         status = _run(spec, layer, mapping, chan, parent, deadline)
     except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear of it
@@ -58,7 +59,7 @@ def _run(spec: "Spec", layer: "Layer", mapping: "Mapping", chan: Channel, parent
     # with us, and when init dies, the kernel kills its whole PID namespace.
     syscalls.set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != parent:  # runner died before prctl() took effect
-        return ExitStatus.FAILED
+        return ExitStatus.CANNOT_START
     layer.close_lock()
     fds.close_all_but(fds.preserved(spec.preserve_fds) | {chan.sock.fileno()})
     privileged = os.geteuid() == 0
@@ -73,7 +74,7 @@ def _run(spec: "Spec", layer: "Layer", mapping: "Mapping", chan: Channel, parent
         # A change of credentials clears the parent-death signal (prctl(2)): set it again.
         syscalls.set_parent_death_signal(signal.SIGKILL)
         if os.getppid() != parent:
-            return ExitStatus.FAILED
+            return ExitStatus.CANNOT_START
     if not privileged:
         layer.mount()
     pid = os.fork()

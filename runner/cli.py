@@ -2,7 +2,7 @@
 
 ``runner start [OPTIONS] [-- CMD [ARGS]...]``. The exit status is the
 command's (128+N when signal N ended it); runner's own failures are one line
-on stderr and the statuses in :class:`runner.errors.ExitStatus`; a traceback
+on stderr and the statuses in :class:`nskit.errors.ExitStatus`; a traceback
 only with ``--debug``. Heavy modules (the netsetter engine, its backends) are
 imported only when a network is set up.
 """
@@ -15,7 +15,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from .errors import ExitStatus, RunnerError
+from nskit.errors import ExitStatus, NsError
 
 HELP = """Run a command in a container: the article's ns-proc, in Python.
 
@@ -148,7 +148,7 @@ def start(
                           publish=publish, preserve_fds=preserve_fds, map_root_to_caller=map_root_to_caller,
                           keep_layer=keep_layer)
         outcome = parent.run(what)
-    except RunnerError as exc:
+    except NsError as exc:
         if debug:
             raise
         _fail(str(exc), exc.exit_status)
@@ -183,7 +183,7 @@ def exec_(
     debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors."),
 ) -> None:
     from . import enter
-    from .errors import UsageError
+    from nskit.errors import UsageError
 
     try:
         if not pid.isdigit() or int(pid) <= 0:
@@ -192,7 +192,7 @@ def exec_(
         if argv[:1] == ["--"]:  # after PID, the parser keeps the separator among the arguments
             argv = argv[1:]
         status = enter.run(int(pid), argv)
-    except RunnerError as exc:
+    except NsError as exc:
         if debug:
             raise
         _fail(str(exc), exc.exit_status)
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             return ExitStatus.USAGE
         print(f"runner: error: {exc.format_message()}", file=sys.stderr)
         return ExitStatus.USAGE
-    except RunnerError as exc:
+    except NsError as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return exc.exit_status
 

@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from nskit import syscalls
+from nskit.errors import ExitStatus
 
 from . import idmap, mounts, signals
-from .errors import ExitStatus, Failed
+from .errors import Failed
 
 INIT = "/usr/bin/catatonit"
 INIT_PACKAGE = "catatonit"
@@ -134,7 +135,7 @@ def map_ids(pid: int) -> None:
 
 def _child(go: int, errors: int, root: Path, argv: tuple[str, ...], env: dict[str, str], hostname: str,
            init: int | None, inside: Callable[[bytes], None], stdio: tuple[int, int, int]) -> NoReturn:
-    status = ExitStatus.FAILED
+    status = ExitStatus.CANNOT_START
     try:
         syscalls.set_parent_death_signal(signal.SIGKILL)
         said = b""

@@ -1,48 +1,32 @@
-"""Errors raised by the runner, and the exit statuses runner itself uses.
+"""Errors raised by the runner: the nskit family, with the runner's exit statuses.
 
 runner's exit status is normally its command's. Its own failures use the
 statuses docker and podman use, so that they differ from the common 1 a
-command exits with: 125 when runner could not start the container, 126 when
-the command cannot be executed, 127 when it does not exist. Domain code
-raises; only the CLI prints.
+command exits with (:class:`nskit.errors.ExitStatus`): 125 when runner could
+not start the container, 126 when the command cannot be executed, 127 when it
+does not exist; bad input is nskit's :class:`~nskit.errors.UsageError`
+(exit 2). Domain code raises; only the CLI prints.
 """
 
 from __future__ import annotations
 
-from enum import IntEnum
+from nskit.errors import ExitStatus, NsError, OpError, UsageError
+
+__all__ = ["RunnerError", "UsageError", "Failed", "NotFound", "Interrupted"]
 
 
-class ExitStatus(IntEnum):
-    OK = 0
-    USAGE = 2  # bad input: nothing was started
-    FAILED = 125  # runner could not start the container, or lost it
-    CANNOT_EXECUTE = 126  # the command exists but execve() refused it
-    NOT_FOUND = 127  # no such command in the container's root filesystem
-    INTERRUPTED = 130  # 128 + SIGINT, before the command ran
+class RunnerError(NsError):
+    """Base of the errors the runner raises itself; the message is one line."""
+
+    exit_status: int = ExitStatus.CANNOT_START
 
 
-class RunnerError(Exception):
-    """Base of every error the runner raises on purpose; the message is one line."""
-
-    exit_status: int = ExitStatus.FAILED
-
-
-class UsageError(RunnerError):
-    """A value given by the user cannot work. Raised before anything starts."""
-
-    exit_status = ExitStatus.USAGE
-
-    def __init__(self, what: str, value: object, reason: str) -> None:
-        super().__init__(f"invalid {what} {str(value)!r}: {reason}")
-
-
-class Failed(RunnerError):
-    """One operation failed: ``failed to <verb> "<object>": <cause>``."""
+class Failed(RunnerError, OpError):
+    """One operation failed: ``failed to <verb> "<object>": <cause>``, with the errno of an OSError."""
 
     def __init__(self, verb: str, obj: object, cause: object) -> None:
-        self.verb, self.obj = verb, str(obj)
-        self.cause = (cause.strerror or str(cause)) if isinstance(cause, OSError) else str(cause)
-        super().__init__(f'failed to {verb} "{obj}": {self.cause}')
+        text = (cause.strerror or str(cause)) if isinstance(cause, OSError) else str(cause)
+        OpError.__init__(self, verb, str(obj), text, cause.errno if isinstance(cause, OSError) else None)
 
 
 class NotFound(RunnerError):
@@ -55,7 +39,7 @@ class NotFound(RunnerError):
 
 
 class Interrupted(RunnerError):
-    """A signal asked runner to stop before the command ran."""
+    """A signal asked runner to stop before the command ran: 128 + its number."""
 
     def __init__(self, signum: int, name: str) -> None:
         self.exit_status = 128 + signum

@@ -28,11 +28,12 @@ import signal
 from typing import TYPE_CHECKING, NoReturn
 
 from nskit import syscalls
+from nskit.errors import ExitStatus
 
 from . import fds, loopback, mounts, signals
 from .channel import Channel, Message
 from .deadline import Deadline
-from .errors import ExitStatus, Failed
+from .errors import Failed
 from .trace import Trace
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 def run(spec: "Spec", root: "Path", chan: Channel, deadline: Deadline, shown: "Path | None" = None) -> NoReturn:
     """``shown``: the directory the user gave, bound onto ``root``, to name in errors."""
-    status: int = ExitStatus.FAILED
+    status: int = ExitStatus.CANNOT_START
     try:
         status = _run(spec, root, chan, deadline, shown)
     except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear of it
@@ -85,7 +86,7 @@ def spawn(argv: tuple[str, ...], env: dict[str, str], chan: Channel, preserve_fd
     pid = os.fork()
     if pid:
         return pid
-    status = ExitStatus.FAILED
+    status = ExitStatus.CANNOT_START
     try:
         signals.reset_for_exec()
         # What the child left open is closed again here (fds.py); the channel is

@@ -28,10 +28,12 @@ import os
 import signal
 from dataclasses import dataclass, field
 
+from nskit.errors import ExitStatus
+
 from . import child, idmap, layer, network, rootfs, signals
 from .channel import Channel, ChannelClosed, Message
 from .deadline import Deadline, NotReady
-from .errors import ExitStatus, Failed, Interrupted, RunnerError
+from .errors import Failed, Interrupted, RunnerError
 from .spec import Spec
 from .trace import Trace
 
@@ -127,7 +129,7 @@ class Container:
             return Outcome(signals.exit_code(int(exited[0])), errors)
         if not errors:
             errors = [f"the container ended before its command did: the child {signals.describe(self.status)}"]
-        return Outcome(ExitStatus.FAILED, errors)
+        return Outcome(ExitStatus.CANNOT_START, errors)
 
     def abort(self) -> None:
         """Kill the container before its command ran, and undo what was done for it."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, replace
-from typing import Iterator
+from typing import Any, Iterator
 
 from . import state_dir
 
@@ -39,8 +39,8 @@ class Record:
         except OSError:
             return False
 
-    def but(self, **changes: object) -> "Record":
-        return replace(self, **changes)  # type: ignore[arg-type]
+    def but(self, **changes: Any) -> "Record":
+        return replace(self, **changes)
 
 
 def _name(pid: int) -> str:
