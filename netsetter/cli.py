@@ -16,7 +16,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from nskit.errors import ExitStatus, NsError, Terminated, raise_on_sigterm
+from nskit.boundary import fail
+from nskit.errors import ExitStatus, NsError
 
 from .config import DEFAULTS
 
@@ -212,8 +213,7 @@ def _guard(debug: bool, action: Any) -> int:
     except NsError as exc:
         if debug:
             raise
-        print(f"netsetter: error: {exc}", file=sys.stderr)
-        return exc.exit_status
+        return fail("netsetter", exc)
 
 
 def _dry_run(pid: str, values: dict[str, Optional[str]]) -> int:
@@ -242,7 +242,6 @@ def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[st
         raise UsageError("script", "", "give the original script with --script PATH or $NETSETTER_SCRIPT")
     backends = list(NAMES) if backend == "all" else [resolve(backend)]
     check_privileges()
-    raise_on_sigterm()
     comparison = compare(path.resolve(), backends, config, time_limit=time_limit)
     if as_json:
         print_json(comparison.as_dict())
@@ -279,7 +278,6 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
             reporter = RichReporter(Console())
         else:
             reporter = PlainReporter(sys.stdout)
-        raise_on_sigterm()  # roll back, then exit 143
         with open_backend(name) as chosen:
             result = setup(pid, config, chosen, reporter=reporter, masquerade=masquerade, publish=ports)
     except NsError as exc:
@@ -296,8 +294,7 @@ def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str]
             data = result.as_dict() if result else {"outcome": "failed", "steps": []}
             data.update(outcome="failed", error=str(exc))
             print_json(data)
-        print(f"netsetter: error: {exc}", file=sys.stderr)
-        return exc.exit_status
+        return fail("netsetter", exc)
     if as_json:
         print_json(result.as_dict())
     return ExitStatus.OK
@@ -320,16 +317,13 @@ def main(argv: list[str] | None = None) -> int:
         status = status if isinstance(status, int) else ExitStatus.OK
     except typer.Exit as exc:
         status = exc.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        status = ExitStatus.INTERRUPTED
-    except Terminated:
-        print("netsetter: terminated", file=sys.stderr)
-        return ExitStatus.TERMINATED
+    except typer.Abort:  # click's word for Ctrl-C: the boundary (nskit.boundary) says it
+        raise KeyboardInterrupt from None
     except typer.TyperException as exc:  # bad usage, found by the parser
         print(f"netsetter: error: {exc.format_message()}", file=sys.stderr)
         return ExitStatus.USAGE
-    if status == ExitStatus.INTERRUPTED:  # typer turns Ctrl-C into exit status 130
-        print("netsetter: interrupted", file=sys.stderr)
+    if status == ExitStatus.INTERRUPTED:  # typer turns Ctrl-C into exit status 130: say it, once
+        raise KeyboardInterrupt
     return status
 
 
@@ -338,7 +332,7 @@ def print_json(data: object) -> None:
 
 
 def run() -> None:
-    """The console script: :func:`main`, then leave at once (see :mod:`nskit.leave`)."""
-    from nskit.leave import run as leave_after
+    """A console script installed before :mod:`netsetter.__main__` was the entry point."""
+    from .__main__ import run as entry
 
-    leave_after(main)
+    entry()

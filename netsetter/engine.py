@@ -10,7 +10,9 @@
       -> on a failure, Ctrl-C or SIGTERM: undo in reverse, keep going past undo
          errors, raise StepFailed (or re-raise the interrupt) with the original
          error and any undo failures
-      -> on success, record what was made, for `netsetter down`
+      -> on success, record what was made, for `netsetter down`; from then on a
+         signal changes nothing (nskit.boundary.finished): 130/143 means undone
+    Record writes and the rollback run with SIGINT/SIGTERM held (boundary.deferred).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
+from nskit import boundary
 from nskit.errors import NsError, OpError, Terminated
 from nskit.undo import UndoStack
 
@@ -100,13 +103,16 @@ def setup(pid: object, config: NetConfig, backend: "Backend", *, reporter: Repor
                            host_veth_index=ctx.host_veth_index,
                            bridge_created=record.bridge_created or "bridge-add" in ctx.made)))
         except BaseException:
-            if not configured:
-                allocate.release(config, target)
-                records.remove(record)
+            with boundary.deferred():  # a second signal must not cut the clean-up short
+                if not configured:
+                    allocate.release(config, target)
+                    records.remove(record)
             raise
-        records.save(record.but(
-            config=config.as_dict(), host_veth_index=ctx.host_veth_index or _index_of(backend, config.veth_host),
-            bridge_created=record.bridge_created or "bridge-add" in ctx.made, pending=False))
+        with boundary.deferred():  # recorded and finished, or neither
+            records.save(record.but(
+                config=config.as_dict(), host_veth_index=ctx.host_veth_index or _index_of(backend, config.veth_host),
+                bridge_created=record.bridge_created or "bridge-add" in ctx.made, pending=False))
+            boundary.finished()  # a signal from now on leaves the network as made: exit 0
         result.unlocked_at = time.time()
     return result
 
@@ -148,6 +154,7 @@ def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target,
         for step, record in zip(steps_for(ctx), result.steps, strict=True):
             record.status = "running"
             notify(record)
+            boundary.checkpoint()
             faults.ENGINE(step.name)
             _run(step, record, backend, ctx)
             notify(record)
@@ -158,10 +165,11 @@ def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target,
                 if step.name in RECORDED:
                     progress()
     except (NsError, OSError, KeyboardInterrupt, Terminated) as exc:
-        record.status = "failed"
-        record.detail = str(exc) or type(exc).__name__
-        notify(record)
-        undo_errors = undo.unwind()
+        with boundary.deferred():  # the rollback runs whole, whatever signal comes next
+            record.status = "failed"
+            record.detail = str(exc) or type(exc).__name__
+            notify(record)
+            undo_errors = undo.unwind()
         result.outcome, result.ms = "failed", _ms(started)
         if not isinstance(exc, (NsError, OSError)):
             result.error = f"interrupted at step {step.name!r}; the steps before it were undone"

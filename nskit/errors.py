@@ -73,10 +73,8 @@ class Terminated(BaseException):
 
 
 def raise_on_sigterm() -> None:
-    """From now on SIGTERM raises :class:`Terminated` where the main thread is."""
-    import signal
+    """From now on SIGTERM raises :class:`Terminated` where the main thread is (and Ctrl-C
+    KeyboardInterrupt), once: see :mod:`nskit.boundary`."""
+    from .boundary import install
 
-    def terminated(signum: int, frame: object) -> None:
-        raise Terminated
-
-    signal.signal(signal.SIGTERM, terminated)
+    install()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable, NoReturn
+from typing import NoReturn
 
 
 def leave(status: int) -> NoReturn:
@@ -25,19 +25,3 @@ def leave(status: int) -> NoReturn:
             if status == 0 and stream is sys.stdout:
                 status = 1
     os._exit(status)
-
-
-def run(main: Callable[[], int | None]) -> NoReturn:
-    """A console script's entry point: ``main()``'s status, ``sys.exit``'s too, then :func:`leave`."""
-    try:
-        status = main()
-    except SystemExit as exc:
-        code = exc.code
-        if code is None or isinstance(code, int):
-            status = code
-        else:
-            print(code, file=sys.stderr)
-            status = 1
-    except KeyboardInterrupt:
-        status = 130
-    leave(int(status or 0))

@@ -15,6 +15,7 @@ from typing import Any, List, Optional
 
 import typer
 
+from nskit.boundary import fail
 from nskit.errors import ExitStatus, NsError
 
 HELP = """Run a command in a container: the article's ns-proc, in Python.
@@ -151,7 +152,7 @@ def start(
     except NsError as exc:
         if debug:
             raise
-        _fail(str(exc), exc.exit_status)
+        raise typer.Exit(fail("runner", exc)) from None
     for error in outcome.errors:
         print(f"runner: error: {error}", file=sys.stderr)
     raise typer.Exit(outcome.status)
@@ -195,12 +196,7 @@ def exec_(
     except NsError as exc:
         if debug:
             raise
-        _fail(str(exc), exc.exit_status)
-    raise typer.Exit(status)
-
-
-def _fail(message: str, status: int) -> None:
-    print(f"runner: error: {message}", file=sys.stderr)
+        raise typer.Exit(fail("runner", exc)) from None
     raise typer.Exit(status)
 
 
@@ -212,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         return status if isinstance(status, int) else ExitStatus.OK
     except typer.Exit as exc:
         return exc.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        return ExitStatus.INTERRUPTED
+    except typer.Abort:  # click's word for Ctrl-C: the boundary (nskit.boundary) says it
+        raise KeyboardInterrupt from None
     except typer.TyperException as exc:  # bad usage, found by the parser
         ctx = getattr(exc, "ctx", None)  # click's UsageError has one; typer does not declare it
         if ctx is not None and not args:
@@ -222,12 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"runner: error: {exc.format_message()}", file=sys.stderr)
         return ExitStatus.USAGE
     except NsError as exc:
-        print(f"runner: error: {exc}", file=sys.stderr)
-        return exc.exit_status
+        return fail("runner", exc)
 
 
 def run() -> None:
-    """The console script: :func:`main`, then leave at once (see :mod:`nskit.leave`)."""
-    from nskit.leave import run as leave_after
+    """A console script installed before :mod:`runner.__main__` was the entry point."""
+    from .__main__ import run as entry
 
-    leave_after(main)
+    entry()

@@ -26,6 +26,7 @@ import os
 import stat
 import sys
 
+from nskit.boundary import deferred
 from nskit.errors import OpError
 from nskit.netns import cookie
 
@@ -144,7 +145,13 @@ def dir_path(*parts: str, key: int | None = None, create: bool = True) -> str | 
 
 def write_file(folder: int, name: str, text: str) -> None:
     """Write ``name`` in ``folder`` whole or not at all: a private temporary file (never
-    following a symlink), synced, renamed into place."""
+    following a symlink), synced, renamed into place, with SIGINT/SIGTERM held meanwhile
+    (a signal acts once the file is in place or gone: no temporary file is left)."""
+    with deferred():
+        _write_file(folder, name, text)
+
+
+def _write_file(folder: int, name: str, text: str) -> None:
     tmp = f".{name}.{os.getpid()}.tmp"
     try:
         os.unlink(tmp, dir_fd=folder)

@@ -1,0 +1,131 @@
+"""The command-line boundary: how every command of ours starts, stops on a signal and ends.
+
+    start("netsetter", load)   # console script / __main__: the first thing it does
+      -> SIGINT/SIGTERM handlers, before any heavy import (Ctrl-C during start-up: one line, 130)
+      -> load() imports the CLI and returns its main; main() runs
+      -> NsError        : "<prog>: error: <message>" on stderr, its exit status
+         Ctrl-C         : "<prog>: interrupted", 130 (what was made was undone on the way out)
+         SIGTERM        : "<prog>: terminated", 143 (the same)
+      -> flush stdout and stderr, os._exit (nskit.leave)
+
+A signal becomes an exception (KeyboardInterrupt, Terminated) once, at most: while
+that exception unwinds the run (the rollback), a second signal is only noted, so it
+cannot cut the rollback short. :func:`deferred` holds both signals over a critical
+section (a record written, a rollback) and lets one that arrived act at its end;
+after :func:`finished` (the work is done and recorded) a signal changes nothing and
+the command ends as it would have: 130/143 always means "undone".
+
+Only this module's handlers defer and drop signals; a library caller that did not
+call :func:`install` keeps Python's (``deferred`` still holds signals, by the mask).
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator, NoReturn
+
+from .errors import ExitStatus, NsError, Terminated
+from .leave import leave
+
+STOPPING = (signal.SIGINT, signal.SIGTERM)
+
+
+class _State:
+    holding = 0  # depth of deferred() sections
+    pending = False  # a signal arrived while held, and is still to act
+    raised = False  # one signal has become an exception: the run is unwinding
+    done = False  # finished(): the work is done, a signal no longer undoes it
+    arrived: list[int] = []  # every stopping signal, in order
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    _State.arrived.append(signum)
+    if _State.raised or _State.done:
+        return
+    if _State.holding:
+        _State.pending = True
+        return
+    _raise(signum)
+
+
+def _raise(signum: int) -> None:
+    _State.raised, _State.pending = True, False
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+
+
+def install() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt and Terminated, once (see above)."""
+    for signum in STOPPING:
+        signal.signal(signum, _on_signal)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while the block runs; one that arrived acts when it ends
+    (unless an exception, the first signal's included, is already on its way out)."""
+    # The flag holds what our handler sees (a signal may be taken by any thread, and
+    # Python runs the handler in the main thread all the same); the mask holds the
+    # signals for a caller with Python's own handlers.
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+    _State.holding += 1
+    try:
+        yield
+    finally:
+        _State.holding -= 1
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    if _State.pending and not _State.holding and not _State.raised and not _State.done:
+        _raise(_State.arrived[-1])
+
+
+def finished() -> None:
+    """The command's work is done and recorded: from now on a signal is noted, not raised."""
+    _State.done = True
+
+
+def checkpoint() -> None:
+    """Raise a signal that arrived but did not stop the run (an exception raised inside a
+    callback that swallows it, as asyncio's do): call it between steps."""
+    if _State.arrived and not _State.done and not _State.holding:
+        _raise(_State.arrived[0])
+
+
+def fail(prog: str, exc: NsError) -> int:
+    """Say ``exc`` as the one line a command ends with; return its exit status."""
+    print(f"{prog}: error: {exc}", file=sys.stderr)
+    return exc.exit_status
+
+
+def start(prog: str, load: Callable[[], Callable[[], int | None]]) -> NoReturn:
+    """A console script's whole life: handlers first, then ``load()()``, rendered, then leave."""
+    install()
+    debug = "--debug" in sys.argv[1:]
+    try:
+        status = load()()
+    except NsError as exc:
+        finished()
+        if debug:
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
+        status = fail(prog, exc)
+    except KeyboardInterrupt:
+        finished()
+        print(f"{prog}: interrupted", file=sys.stderr)
+        status = ExitStatus.INTERRUPTED
+    except Terminated:
+        finished()
+        print(f"{prog}: terminated", file=sys.stderr)
+        status = ExitStatus.TERMINATED
+    except SystemExit as exc:
+        finished()
+        code = exc.code
+        if code is None or isinstance(code, int):
+            status = code
+        else:
+            print(code, file=sys.stderr)
+            status = ExitStatus.FAILURE
+    finished()  # what is left is output: a signal now would only cut it short
+    leave(int(status or 0))
