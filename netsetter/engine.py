@@ -82,31 +82,35 @@ def setup(pid: object, config: NetConfig, backend: "Backend", *, reporter: Repor
     with host_lock() as locked_at:
         config, before = _configured_before(target, config)
         configured = before is not None
-        if not configured:
-            config = allocate.resolve(config, target, backend)
-        ctx, result = plan(target.pid, config, backend.name, masquerade=masquerade, publish=publish)
-        result.locked_at = locked_at
-        ctx.configured = configured
-        ctx.owner = allocate.owner_of(target)
-        # Written before the first step: a run killed at any point leaves the names of what
-        # it was making, so that the next run for this pid recovers them and `down` removes them.
-        record = before or records.Record(
-            pid=target.pid, netns_inode=target.netns_inode, host_netns=host_cookie(),
-            config=config.as_dict(), host_veth_index=0, bridge_created=False, pending=True)
-        ctx.pending = record.pending
-        ctx.host_veth_index = record.host_veth_index
+        leased: records.Record | None = None  # the lease and pending record this run took
         try:
-            if not configured:
-                records.save(record)
+            # Leased and recorded as pending, or neither: a signal waits for the end of it.
+            with boundary.deferred():
+                if not configured:
+                    config = allocate.resolve(config, target, backend)
+                # Written before the first step: a run killed at any point leaves the names of what
+                # it was making, so that the next run for this pid recovers them and `down` removes them.
+                record = before or records.Record(
+                    pid=target.pid, netns_inode=target.netns_inode, host_netns=host_cookie(),
+                    config=config.as_dict(), host_veth_index=0, bridge_created=False, pending=True)
+                if not configured:
+                    leased = record
+                    records.save(record)
+            ctx, result = plan(target.pid, config, backend.name, masquerade=masquerade, publish=publish)
+            result.locked_at = locked_at
+            ctx.configured = configured
+            ctx.owner = allocate.owner_of(target)
+            ctx.pending = record.pending
+            ctx.host_veth_index = record.host_veth_index
             _run_steps(ctx, result, backend, target, reporter or _Silent(),
                        progress=lambda: records.save(record.but(
                            host_veth_index=ctx.host_veth_index,
                            bridge_created=record.bridge_created or "bridge-add" in ctx.made)))
         except BaseException:
             with boundary.deferred():  # a second signal must not cut the clean-up short
-                if not configured:
+                if leased is not None:
                     allocate.release(config, target)
-                    records.remove(record)
+                    records.remove(leased)
             raise
         with boundary.deferred():  # recorded and finished, or neither
             records.save(record.but(

@@ -1,0 +1,122 @@
+"""Issue 14 point 5: SIGINT/SIGTERM at any moment, once or twice, leave the finished network
+(exit 0) or nothing (exit 130/143, "undone"), never a half of it and never a traceback.
+
+Each trial starts `netsetter PID` in a sandbox, sends the signal after a random delay
+spread over a whole run (and, for "twice", again 1-5 ms later), then looks: exit 0 and
+the script's network, which `down --bridge` then removes; or 130/143, one line, and the
+sandbox exactly as before: links, addresses, routes of both namespaces, /var/run/netns,
+netsetter's records and leases, temporary files included.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from backends import NAMES
+
+from .sandbox import ROOT
+
+WORDS = {signal.SIGINT: (130, "netsetter: interrupted"), signal.SIGTERM: (143, "netsetter: terminated")}
+
+
+def everything(box, c) -> dict:
+    """What a run may change; the state folders listed whole (a leaked `.tmp` counts)."""
+    from netsetter.host import state_dir
+    from nskit.netns import cookie
+
+    folder = state_dir.host_dir(cookie(box.path))
+
+    def listing(sub: str) -> list[str]:
+        path = os.path.join(folder, sub)
+        return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+    return {"host": box.snapshot(), "container": c.snapshot(), "entry": os.path.lexists(f"/var/run/netns/{c.pid}"),
+            "records": listing("containers"), "leases": listing("leases"),
+            "lease-files": listing("leases/brg-demo")}
+
+
+def start(box, c, backend: str) -> subprocess.Popen:
+    # `ip netns exec` execs python at once: the signal below reaches netsetter itself.
+    return subprocess.Popen(["ip", "netns", "exec", box.name, sys.executable, "-m", "netsetter", str(c.pid),
+                             "--backend", backend], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def trial(box, c, backend: str, before: dict, sig: signal.Signals, delay: float, twice: float | None) -> str:
+    """One run signalled after ``delay`` s (again ``twice`` s later); says how it ended."""
+    run = start(box, c, backend)
+    time.sleep(delay)
+    run.send_signal(sig)
+    if twice is not None:
+        time.sleep(twice)
+        run.send_signal(sig)
+    _, err = run.communicate(timeout=60)
+    where = f"{sig.name} after {delay * 1000:.0f} ms{'' if twice is None else ' and twice'}, {backend}"
+    assert "Traceback" not in err, f"{where}: {err}"
+    if run.returncode == 0:
+        shown = c.run("ip", "-o", "-4", "addr", "show", "veth_conta").stdout
+        assert "10.10.10.101/24" in shown, where
+        assert "default via 10.10.10.100" in c.run("ip", "route").stdout, where
+        down = box.netsetter("down", str(c.pid), "--bridge", "--backend", backend)
+        assert down.returncode == 0, f"{where}: {down.stderr}"
+        assert everything(box, c) == before, f"{where}: down after a finished run"
+        return "finished"
+    status, line = WORDS[sig]
+    if run.returncode < 0:  # killed before Python had any handler (interpreter start-up)
+        assert run.returncode == -sig, f"{where}: {err}"
+    else:
+        assert (run.returncode, err.strip().splitlines()[-1:]) == (status, [line]), f"{where}: {err}"
+        assert len(err.strip().splitlines()) == 1, f"{where}: {err}"
+    assert everything(box, c) == before, f"{where}: exit {run.returncode} but the sandbox changed"
+    return "undone"
+
+
+def span_of_a_run(box, c, backend: str, before: dict) -> float:
+    started = time.monotonic()
+    assert box.netsetter(str(c.pid), "--backend", backend).returncode == 0
+    span = time.monotonic() - started
+    assert box.netsetter("down", str(c.pid), "--bridge", "--backend", backend).returncode == 0
+    assert everything(box, c) == before
+    return span
+
+
+def trials(sandbox, backend: str, count: int, seed: int) -> dict[str, int]:
+    box = sandbox()
+    c = box.container()
+    before = everything(box, c)
+    span = span_of_a_run(box, c, backend, before)
+    rng = random.Random(seed)
+    seen = {"finished": 0, "undone": 0}
+    for _ in range(count):
+        sig = rng.choice([signal.SIGINT, signal.SIGTERM])
+        twice = rng.uniform(0.001, 0.005) if rng.random() < 0.5 else None
+        seen[trial(box, c, backend, before, sig, rng.uniform(0.05, 1.15) * span, twice)] += 1
+    return seen
+
+
+@pytest.mark.parametrize("backend", NAMES)
+def test_a_signal_at_random_moments_leaves_all_or_nothing(sandbox, backend):
+    trials(sandbox, backend, 4, seed=5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", NAMES)
+def test_forty_signals_once_or_twice_leave_all_or_nothing(sandbox, backend):
+    seen = trials(sandbox, backend, 40, seed=14)
+    assert seen["finished"] and seen["undone"], seen  # the delays reached both sides of the end
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_start_up_imports_is_one_line(sandbox, sig):
+    box = sandbox()
+    c = box.container()
+    before = everything(box, c)
+    # 150 ms: past the interpreter's start, within typer's and the engine's imports.
+    assert trial(box, c, "ip", before, sig, 0.15, None) == "undone"
