@@ -21,7 +21,8 @@ usage: ./dev.sh COMMAND [ARGS]          (as root, on Debian 12)
                                  netsetter.sh. This configures the namespace dev.sh runs in
                                  (the bridge and the host end stay); no throwaway namespace.
   test [PYTEST ARGS]             the test suite: pytest as root on the real kernel, every test
-                                 in sandboxes of its own
+                                 in sandboxes of its own; side by side (-n auto), then the tests
+                                 marked serial alone. -n 0 or -p no:xdist: one serial pass
   bench [OPTIONS]                the benchmark (python -m bench), in sandboxes of its own
   help                           this text
 
@@ -237,6 +238,34 @@ in_sandbox() {  # run "$@" with a fresh netns as its host network namespace
     exit "$status"
 }
 
+# --- the test suite in two passes ------------------------------------------------------
+
+# run_tests [PYTEST ARGS]: the tests not marked serial side by side (pytest-xdist, one worker
+# per core, tests of one xdist_group on one worker), then the serial ones (netsetter gc judges
+# every namespace of the machine) alone. Both passes get the same arguments; the status is
+# the first failing pass's. With -n, --numprocesses, --dist or -p no:xdist given, the caller
+# chooses: one pass, as given.
+run_tests() {
+    local arg
+    for arg in "$@"; do
+        case $arg in
+            -n | -n* | --numprocesses | --numprocesses=* | --dist | --dist=* | no:xdist | -pno:xdist)
+                exec .venv/bin/python -m pytest "$@" ;;
+        esac
+    done
+    local first=0 second=0
+    echo "dev.sh: pass 1 of 2: the tests not marked serial, side by side (-n auto)" >&2
+    .venv/bin/python -m pytest -n auto --dist loadgroup --serial=none "$@" || first=$?
+    echo "dev.sh: pass 2 of 2: the tests marked serial, alone" >&2
+    .venv/bin/python -m pytest -p no:xdist --serial=only "$@" || second=$?
+    # 5 is "no test collected": fine for one pass when the other ran some.
+    if ((first == 5 && second == 5)); then exit 5; fi
+    ((first == 5)) && first=0
+    ((second == 5)) && second=0
+    ((first)) && exit "$first"
+    exit "$second"
+}
+
 cmd=${1:-}
 shift || true
 case $cmd in
@@ -260,7 +289,7 @@ case $cmd in
         in_sandbox .venv/bin/runner start "$@" ;;
     test)
         install test
-        exec .venv/bin/python -m pytest "$@" ;;
+        run_tests "$@" ;;
     bench)
         install bench
         exec .venv/bin/python -m bench "$@" ;;

@@ -7,29 +7,41 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 
 import pytest
 
 from backends import NAMES
-from netsetter.compare.jail import JAIL_IDS
+from netsetter.compare.jail import JAIL_IDS, JAIL_IDS_ENV, jail_ids
 
 from .sandbox import NETSETTER, ROOT
 
-# leftovers() looks for every jail on the machine: the jails of this module and its sibling
-# run one at a time (`-n auto --dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("compare-jails")
-
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+BLOCK = 1 << 16  # jail uids of one test
+
+
+@pytest.fixture(autouse=True)
+def own_jail_ids():
+    """Each test's jails take their uids from a block of their own (NETSETTER_JAIL_IDS), so
+    that leftovers() sees this test's jails and not those of a test beside it (-n) or of
+    another run on the machine."""
+    block = uuid.uuid4().int % (len(JAIL_IDS) // BLOCK)
+    first = JAIL_IDS.start + block * BLOCK
+    ENV[JAIL_IDS_ENV] = f"{first}-{first + BLOCK - 1}"
+    yield
+    del ENV[JAIL_IDS_ENV]
 
 
 def compare(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*NETSETTER, "compare", *args], capture_output=True, text=True, env=ENV, timeout=120)
 
 
-def leftovers() -> list[str]:
-    """Processes of a jail still alive (zombies, already dead, aside). compare makes nothing
-    on the machine but its jails (their namespaces go with their last process), and kills
-    every one it made."""
+def leftovers(running: str = "") -> list[str]:
+    """Processes of this test's jails still alive (zombies, already dead, aside): compare makes
+    nothing on the machine but its jails (their namespaces go with their last process), and
+    kills every one it made. A jail's processes all have its uid, which no process in it can
+    change on the machine. With ``running``, only those whose command line holds it."""
+    ids = jail_ids(ENV)
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -38,9 +50,17 @@ def leftovers() -> list[str]:
             uid, state = int(fields["Uid"].split()[0]), fields["State"].split()[0]
         except (OSError, KeyError, ValueError):
             continue
-        if uid in JAIL_IDS and state != "Z":
+        if uid in ids and state != "Z" and (not running or running in _command_line(pid)):
             found.append(f"{pid} (uid {uid})")
     return found
+
+
+def _command_line(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 @pytest.fixture
@@ -182,7 +202,7 @@ def test_interrupted_compare_removes_its_sandboxes(tmp_path, sig, status, word):
     proc = subprocess.Popen([*NETSETTER, "compare", "--script", str(script), "--backend", "ip"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     deadline = time.monotonic() + 20
-    while not subprocess.run(["pgrep", "-f", "ip monitor link"], capture_output=True).stdout:
+    while not leftovers("ip monitor link"):
         assert time.monotonic() < deadline, "the script never started"
         time.sleep(0.05)
     proc.send_signal(sig)
@@ -190,7 +210,7 @@ def test_interrupted_compare_removes_its_sandboxes(tmp_path, sig, status, word):
     assert proc.returncode == status, err
     assert err.strip() == f"netsetter: {word}"
     assert not leftovers()
-    assert not subprocess.run(["pgrep", "-f", "ip monitor link"], capture_output=True).stdout
+    assert not leftovers("ip monitor link")
 
 
 def test_dry_run_changes_nothing_and_runs_as_the_port_does(sandbox):

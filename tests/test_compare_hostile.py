@@ -25,11 +25,7 @@ from pathlib import Path
 import pytest
 
 from .sandbox import NETSETTER
-from .test_compare import ENV, leftovers
-
-# leftovers() looks for every jail on the machine: the jails of this module and its sibling
-# run one at a time (`-n auto --dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("compare-jails")
+from .test_compare import ENV, leftovers, own_jail_ids  # noqa: F401 (the fixture: jail uids of each test's own)
 
 MOUNT_POINTS = ("/", "/proc", "/sys", "/dev", "/dev/shm", "/run", "/tmp", "/var/tmp")
 
@@ -246,7 +242,7 @@ def test_a_killed_compare_leaves_no_jail_behind(tmp_path):
     proc = subprocess.Popen([*NETSETTER, "compare", "--script", str(script), "--backend", "ip"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
     deadline = time.monotonic() + 20
-    while not subprocess.run(["pgrep", "-f", "ip monitor link"], capture_output=True).stdout:
+    while not leftovers("ip monitor link"):
         assert proc.poll() is None, proc.communicate()[1]
         assert time.monotonic() < deadline, "the script never started"
         time.sleep(0.05)
@@ -257,4 +253,4 @@ def test_a_killed_compare_leaves_no_jail_behind(tmp_path):
     while leftovers():  # the kernel kills the jail: no handler of compare's runs after SIGKILL
         assert time.monotonic() < deadline, leftovers()
         time.sleep(0.05)
-    assert not subprocess.run(["pgrep", "-f", "ip monitor link"], capture_output=True).stdout
+    assert not leftovers("ip monitor link")

@@ -27,6 +27,10 @@ import pytest
 
 from .sandbox import ROOT
 
+# One worker runs this module (-n): its clone and venv are made once, and sandboxes() sees
+# only the dev.sh runs of this module, one at a time.
+pytestmark = pytest.mark.xdist_group("devsh")
+
 PROBE = "ip -4 addr; ip route; ping -c1 -W 5 10.10.10.100"
 PREFIX = "nsp-dev-"  # dev.sh's own sandboxes
 INSTALL_TIMEOUT = 900  # a first run makes the venv: pip, compileall

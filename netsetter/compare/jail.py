@@ -44,7 +44,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import Callable, Mapping, NoReturn
 
 from nskit import syscalls
 
@@ -64,6 +64,7 @@ FILES_DIR = "/run/nsp"  # inside: files compare gives the payload (the hook, a c
 TRACE_FD = 3
 MAX_MESSAGE = 4096
 JAIL_IDS = range(0x4000_0000, 0x7FFF_0000)  # root of a jail is one of these on the machine
+JAIL_IDS_ENV = "NETSETTER_JAIL_IDS"  # FIRST-LAST: a part of JAIL_IDS, to tell one run's jails from another's
 
 
 class TimeLimit(NetsetterError):
@@ -74,10 +75,28 @@ class JailError(NetsetterError):
     """The jail could not be built."""
 
 
+def jail_ids(environ: Mapping[str, str] = os.environ) -> range:
+    """The ids a jail's root may have on the machine: :data:`JAIL_IDS`, or the part of it
+    that NETSETTER_JAIL_IDS=FIRST-LAST names."""
+    value = environ.get(JAIL_IDS_ENV, "")
+    if not value:
+        return JAIL_IDS
+    first, _, last = value.partition("-")
+    try:
+        ids = range(int(first), int(last) + 1)
+    except ValueError:
+        ids = range(0)
+    if not ids or ids.start not in JAIL_IDS or ids[-1] not in JAIL_IDS:
+        raise JailError(f"failed to choose a jail's uid: {JAIL_IDS_ENV}={value!r} is not FIRST-LAST within "
+                        f"{JAIL_IDS.start}-{JAIL_IDS[-1]}; unset it, or name such a range")
+    return ids
+
+
 def _unused_id() -> int:
     """An id no user or group of the machine has: root inside the jail is this id outside."""
-    while True:
-        candidate = random.choice(JAIL_IDS)
+    ids = jail_ids()
+    for _ in range(1000):
+        candidate = random.choice(ids)
         try:
             pwd.getpwuid(candidate)
             continue
@@ -87,6 +106,8 @@ def _unused_id() -> int:
             grp.getgrgid(candidate)
         except KeyError:
             return candidate
+    raise JailError(f"failed to choose a jail's uid: users or groups hold every id tried in {ids.start}-{ids[-1]}"
+                    f" ({JAIL_IDS_ENV}); name a range no one holds")
 
 
 def _python_dirs() -> list[str]:
