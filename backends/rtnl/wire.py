@@ -59,6 +59,9 @@ IFLA_LINKINFO = 18
 IFLA_IFALIAS = 20
 IFLA_EXT_MASK = 29
 IFLA_NET_NS_FD = 28
+IFLA_AF_SPEC = 26  # per address family: for AF_INET6, IFLA_INET6_* (linux/if_link.h)
+IFLA_INET6_ADDR_GEN_MODE = 8  # a u8
+IN6_ADDR_GEN_MODE_NONE = 1  # no link-local address generated
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 RTEXT_FILTER_SKIP_STATS = 1 << 3  # replies without the counters: a quarter of the size
@@ -66,7 +69,7 @@ RTEXT_FILTER_SKIP_STATS = 1 << 3  # replies without the counters: a quarter of t
 # --- linux/if_addr.h ---------------------------------------------------------------
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 
-AF_UNSPEC, AF_INET, AF_BRIDGE = 0, 2, 7
+AF_UNSPEC, AF_INET, AF_BRIDGE, AF_INET6 = 0, 2, 7, 10
 
 # --- the structs -----------------------------------------------------------------------
 NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
