@@ -6,12 +6,20 @@
     lease(pids)            under the host lock, one pass: an address for each container
     host_side(c)           one RTM_NEWLINK on the rtnl backend: veth_h<pid> on the bridge and up,
                            its peer eth0 made in place in the container's netns
-                           (IFLA_NET_NS_FD): nothing is moved, so no move to wait for
+                           (IFLA_NET_NS_FD): nothing is moved, so no move to wait for; then the
+                           container's address and MAC as a permanent neighbour on the bridge
     inside(c)              run by the container itself, before its exec: lo and eth0 up, the
-                           address, the default route (netsetter.fast.configure_inside). It is root of the user namespace that owns
+                           address, the default route (netsetter.fast.configure_inside), the
+                           gateway as a permanent neighbour. It is root of the user namespace that owns
                            its netns, so it has CAP_NET_ADMIN there; the supervisor opens no socket
                            in it, and the containers configure themselves in parallel.
     release(pids)          the leases, one pass (ipam.Pool.release_many)
+
+Neighbours: the kernel's neighbour table is one for all namespaces, and
+at 1000 containers its default gc_thresh3 (1024, settable only in the initial
+netns) dropped entries, so some containers did not answer. The fleet knows
+every MAC it gives, so it adds the entries itself, permanent: since Linux 4.20
+those are not counted against gc_thresh (net/core/neighbour.c, 58956317c8de).
 
 Teardown deletes no link: when a container's last process ends, its netns
 goes, and the kernel deletes the veth pair with it, in batches (see fleet.py).
@@ -50,6 +58,7 @@ class FleetNet:
     gateway: IPv4Interface
     backend: "RtnlBackend | None" = None  # opened by open()
     made_bridge: bool = False
+    bridge_mac: str = ""  # the gateway's MAC, for each container's permanent neighbour entry
     pool: "Pool | None" = None
     leased: dict[str, int] = field(default_factory=dict)  # owner -> pid
 
@@ -86,6 +95,9 @@ class FleetNet:
         self.backend = backend = RtnlBackend()
         try:
             self.made_bridge = ensure_bridge(backend, self.bridge, random_mac(), self.gateway)
+            link = backend.link_get(self.bridge)
+            assert link is not None
+            self.bridge_mac = link.mac
         except OpError as exc:
             self.close()
             raise Failed("set up bridge", self.bridge, exc) from None
@@ -109,13 +121,18 @@ class FleetNet:
         self.leased.update(zip(owners, pids, strict=True))
         return [IPv4Interface(f"{a}/{self.subnet.prefixlen}") for a in addresses]
 
-    def host_side(self, pid: int) -> None:
-        """veth_h<pid> on the bridge, up; its peer eth0 born in the netns of ``pid``."""
+    def host_side(self, pid: int, address: IPv4Interface) -> None:
+        """veth_h<pid> on the bridge, up; its peer eth0 born in the netns of ``pid`` with a MAC
+        chosen here, so that the host knows it before any ARP: a permanent neighbour entry."""
+        from nskit.names import random_mac
+
+        mac = random_mac()
         try:
             # An absolute path is taken as the netns file itself (nskit.netns.entry_path joins it).
             assert self.backend is not None, "host_side() before open()"
             self.backend.veth_add_peer_in(host_ifname(pid), CONTAINER_IFNAME, f"/proc/{pid}/ns/net",
-                                          master=self.bridge)
+                                          master=self.bridge, peer_mac=mac)
+            self.backend.neigh_add_permanent(self.bridge, address.ip, mac)
         except OpError as exc:
             raise Failed("add the veth pair of container", pid, exc.cause) from None
         no_ipv6(host_ifname(pid))
@@ -154,7 +171,7 @@ class FleetNet:
             self.backend = None
 
 
-def inside(address: IPv4Interface, gateway: IPv4Address) -> None:
+def inside(address: IPv4Interface, gateway: IPv4Address, gateway_mac: str) -> None:
     """The container's own half, run by the clone in its netns before it execs."""
     from backends.rtnl.backend import RtnlBackend
     from netsetter.fast import configure_inside
@@ -165,6 +182,8 @@ def inside(address: IPv4Interface, gateway: IPv4Address) -> None:
         # (15 of 18 s of a 1000-container start); this request waits on the mutex instead.
         backend.link_set_addrgenmode_none(CONTAINER_IFNAME)
         configure_inside(backend, CONTAINER_IFNAME, address, gateway)
+        # The gateway known without ARP, outside the shared table's gc limit (see host_side).
+        backend.neigh_add_permanent(CONTAINER_IFNAME, gateway, gateway_mac)
     except OpError as exc:
         raise Failed("configure the network inside, on", CONTAINER_IFNAME, exc.cause) from None
     finally:

@@ -37,6 +37,10 @@ NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+RTM_NEWNEIGH = 28
+NDA_DST, NDA_LLADDR = 1, 2
+NUD_PERMANENT = 0x80
+NLM_F_REPLACE = 0x100  # for NEW
 
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3  # what `ip route add` sets
@@ -74,6 +78,7 @@ AF_UNSPEC, AF_INET, AF_BRIDGE, AF_INET6 = 0, 2, 7, 10
 # --- the structs -----------------------------------------------------------------------
 NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 IFINFOMSG = struct.Struct("=BxHiII")  # family, (pad), type, index, flags, change
+NDMSG = struct.Struct("=BxxxiHBB")  # family, (pad), ifindex, state, flags, type
 IFADDRMSG = struct.Struct("=BBBBi")  # family, prefixlen, flags, scope, index
 RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
 NLMSGERR = struct.Struct("=i")  # -errno, then the request's header (and payload unless capped)
