@@ -31,7 +31,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from nskit.errors import NsError, OpError, Terminated
@@ -162,10 +162,7 @@ def _build(b: "Backend", config: NetConfig, target: Target, fd: int, masquerade:
             exposed, ns = True, str(target.pid)
         c = _veth(b, c, target, ns, may_rename)
         made_veth = True
-        b.addr_add(c.veth_container, c.container_addr, netns=ns)
-        b.link_set_up(c.veth_container, netns=ns)
-        b.link_set_up("lo", netns=ns)
-        b.route_add_default(c.gateway, c.veth_container, netns=ns)
+        configure_inside(b, c.veth_container, c.container_addr, c.gateway, netns=ns)
         if exposed:
             b.netns_hide(target.pid)
             exposed = False
@@ -192,31 +189,45 @@ def _build(b: "Backend", config: NetConfig, target: Target, fd: int, masquerade:
 
 
 def _bridge(b: "Backend", c: NetConfig) -> bool:
-    """The bridge, reused or made; True when made here. A concurrent run may make it
-    between our look and our add: EEXIST then means reuse it."""
-    link = b.link_get(c.bridge)
+    return ensure_bridge(b, c.bridge, c.bridge_mac, c.bridge_addr)
+
+
+def ensure_bridge(b: "Backend", name: str, mac: str, address: IPv4Interface) -> bool:
+    """The bridge ``name``, reused or made (``mac``, ``address``, up); True when made here.
+    A concurrent run may make it between our look and our add: EEXIST then means reuse it."""
+    link = b.link_get(name)
     made = False
     if link is None:
         try:
-            b.bridge_add(c.bridge, c.bridge_mac)
+            b.bridge_add(name, mac)
             made = True
         except OpError as exc:
             if exc.errno != errno.EEXIST:
                 raise
         if not made:
-            link = b.link_get(c.bridge)
+            link = b.link_get(name)
     if link is not None and link.kind != "bridge":
-        raise OpError("reuse bridge", c.bridge, f"a link of that name exists and is a {link.kind or 'plain'} "
+        raise OpError("reuse bridge", name, f"a link of that name exists and is a {link.kind or 'plain'} "
                       "device, not a bridge; remove it or choose another --bridge")
-    if link is None or c.bridge_addr not in link.addrs:
+    if link is None or address not in link.addrs:
         try:
-            b.addr_add(c.bridge, c.bridge_addr)
+            b.addr_add(name, address)
         except OpError as exc:
             if exc.errno != errno.EEXIST:  # added by a concurrent run: as wanted
                 raise
     if link is None or not link.up:
-        b.link_set_up(c.bridge, dev=True)
+        b.link_set_up(name, dev=True)
     return made
+
+
+def configure_inside(b: "Backend", ifname: str, address: IPv4Interface, gateway: IPv4Address,
+                     netns: str | None = None) -> None:
+    """The container's side of its pair: its address, it up, lo up, the default route.
+    ``netns`` None: the caller is in the container's netns itself (a fleet's clone)."""
+    b.addr_add(ifname, address, netns=netns)
+    b.link_set_up(ifname, netns=netns)
+    b.link_set_up("lo", netns=netns)
+    b.route_add_default(gateway, ifname, netns=netns)
 
 
 def _veth(b: "Backend", c: NetConfig, target: Target, ns: str, may_rename: bool) -> NetConfig:
@@ -310,4 +321,4 @@ def teardown_fast(net: FastNet, backend: "Backend | str | None" = None, *, link:
     return done
 
 
-__all__ = ["FastNet", "setup_fast", "teardown_fast", "DEFAULT_BACKEND"]
+__all__ = ["FastNet", "setup_fast", "teardown_fast", "ensure_bridge", "configure_inside", "DEFAULT_BACKEND"]

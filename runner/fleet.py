@@ -172,7 +172,8 @@ class Fleet:
         """Start these containers, each added to ``started`` as soon as it is cloned."""
         assert self._root is not None
         gateway = self.net.gateway.ip
-        inside = (lambda said: fleetnet.inside(IPv4Interface(said.decode()), gateway)) if net else _lo_up
+        mac = self.net.bridge_mac
+        inside = (lambda said: fleetnet.inside(IPv4Interface(said.decode()), gateway, mac)) if net else _lo_up
         clones: list[clone.Clone] = []
         batch: list[Container] = []
         try:
@@ -191,7 +192,8 @@ class Fleet:
             for container, address in zip(batch, addresses, strict=True):
                 container.address = address
                 if net:
-                    self.net.host_side(container.pid)
+                    assert address is not None
+                    self.net.host_side(container.pid, address)
                     container.host_ifname = fleetnet.host_ifname(container.pid)
             for c, address in zip(clones, addresses, strict=True):
                 c.release(str(address).encode() if address else b"")

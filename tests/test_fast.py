@@ -96,3 +96,44 @@ def test_a_failure_half_way_leaves_nothing(sandbox):
     d = box.container()
     again = fast(box, d.pid, config={"container_addr": "auto"})
     assert json.loads(again.stdout)["config"]["container_addr"] == "10.10.10.101/24"  # lease released
+
+
+CONCURRENT = """
+import json, sys, threading
+from netsetter.config import NetConfig
+from netsetter.fast import setup_fast
+
+said = {}
+
+def one(pid):
+    try:
+        net = setup_fast(pid, NetConfig.build(veth_host="auto", container_addr="auto"))
+        said[pid] = [net.config.veth_host, str(net.config.container_addr)]
+    except Exception as exc:
+        said[pid] = f"{type(exc).__name__}: {exc}"
+
+threads = [threading.Thread(target=one, args=(int(p),)) for p in sys.argv[1:]]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps(said))
+"""
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_four_concurrent_setups_in_a_fresh_sandbox_each_get_their_host_end(sandbox, attempt):
+    # The first runs in a fresh host netns make its state folder at once: each thread must
+    # write the folder's files through a temporary file of its own (it once shared the pid's).
+    box = sandbox()
+    cs = [box.container() for _ in range(4)]
+    proc = box.run(sys.executable, "-c", CONCURRENT, *(str(c.pid) for c in cs))
+    assert proc.returncode == 0, proc.stderr
+    said = json.loads(proc.stdout)
+    assert all(isinstance(v, list) for v in said.values()), said
+    hosts = sorted(v[0] for v in said.values())
+    assert len(set(hosts)) == 4 and len({v[1] for v in said.values()}) == 4
+    ports = box.ip("-o", "link", "show", "master", "brg-demo").stdout
+    assert sorted(line.split()[1].split("@")[0] for line in ports.splitlines()) == hosts
+    for c in cs:
+        assert c.run("ping", "-c", "1", "-W", "2", "10.10.10.100").returncode == 0

@@ -79,6 +79,7 @@ FIFTY = """
             seen["from_first"] = boxes[0].exec(["sh", "-c", loop]).stdout.split()
             inside = boxes[7].exec(["sh", "-c", "hostname; ip -4 -o addr show eth0; ip route; ps -o pid,args"])
             seen["inside"] = inside.stdout
+            seen["inet6"] = boxes[7].exec(["ip", "-6", "-o", "addr", "show", "dev", "eth0"]).stdout
             seen["processes"] = [open(f"/proc/{c.pid}/cmdline").read().split("\\0")[0] for c in boxes]
             seen["bridge"] = subprocess.run(["ip", "-o", "link", "show", "master", "h17fl"],
                                             capture_output=True, text=True).stdout.count("veth_h")
@@ -105,6 +106,7 @@ def test_fifty_containers_answer_and_an_exception_leaves_the_sandbox_as_before(s
     assert name == "h8"
     assert "eth0" in addr and "inet 10.31.0.9/24" in addr
     assert route.startswith("default via 10.31.0.1 dev eth0")
+    assert seen["inet6"] == ""  # no link-local address: no DAD, no MLD flooded over the bridge
     assert re.search(r"^\s*1 catatonit -- /bin/sleep infinity$", seen["inside"], re.M)
     assert re.search(r"^\s*2 /bin/sleep infinity$", seen["inside"], re.M)
     assert all(gone(pid) for pid in seen["pids"])

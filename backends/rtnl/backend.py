@@ -251,6 +251,26 @@ class RtnlBackend(Backend):
         self._set(f"set promisc {'on' if on else 'off'} on", name, netns, f"promisc {'on' if on else 'off'}",
                   flags=w.IFF_PROMISC if on else 0, change=w.IFF_PROMISC)
 
+    def neigh_add_permanent(self, dev: str, ip: IPv4Address, mac: str, netns: str | None = None) -> None:
+        """`ip neigh replace IP lladdr MAC nud permanent dev DEV`. The neighbour table is one for
+        every netns, its gc_thresh3 (1024 by default) settable only in the initial one; since
+        Linux 4.20 (58956317c8de) permanent entries are off its gc list and do not count."""
+        verb = f"add neighbour {ip} ({mac}) on"
+        index = self._index(verb, dev, netns)
+        self._send(verb, dev, netns, f"RTM_NEWNEIGH {ip} lladdr {mac} nud permanent dev {dev}", w.RTM_NEWNEIGH,
+                   w.NDMSG.pack(w.AF_INET, index, w.NUD_PERMANENT, 0, 0) + w.attr(w.NDA_DST, ip.packed)
+                   + w.attr(w.NDA_LLADDR, _mac(verb, dev, mac)), w.NLM_F_CREATE | w.NLM_F_REPLACE)
+
+    def link_set_addrgenmode_none(self, name: str, netns: str | None = None) -> None:
+        """No IPv6 address of its own (`ip link set NAME addrgenmode none`): no link-local, so no
+        DAD, router solicitation or MLD report when it comes up. A netlink request under the
+        rtnl mutex, where the disable_ipv6 sysctl retries rtnl_trylock in a loop (the restart
+        spins when many namespaces write it at once). Not accepted in the RTM_NEWLINK that
+        makes a link (EAFNOSUPPORT): set it before the link goes up."""
+        self._set("turn off IPv6 addresses on", name, netns, "addrgenmode none",
+                  w.nest(w.IFLA_AF_SPEC, w.nest(w.AF_INET6, w.attr(w.IFLA_INET6_ADDR_GEN_MODE,
+                                                                  bytes([w.IN6_ADDR_GEN_MODE_NONE])))))
+
     def veth_add_peer_in(self, name: str, peer: str, netns: str, *, master: str, mtu: int | None = None,
                          mac: str | None = None, peer_mac: str | None = None) -> None:
         # One RTM_NEWLINK: the first end with IFLA_MASTER and IFF_UP; the peer's own

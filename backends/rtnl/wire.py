@@ -37,6 +37,10 @@ NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+RTM_NEWNEIGH = 28
+NDA_DST, NDA_LLADDR = 1, 2
+NUD_PERMANENT = 0x80
+NLM_F_REPLACE = 0x100  # for NEW
 
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3  # what `ip route add` sets
@@ -59,6 +63,9 @@ IFLA_LINKINFO = 18
 IFLA_IFALIAS = 20
 IFLA_EXT_MASK = 29
 IFLA_NET_NS_FD = 28
+IFLA_AF_SPEC = 26  # per address family: for AF_INET6, IFLA_INET6_* (linux/if_link.h)
+IFLA_INET6_ADDR_GEN_MODE = 8  # a u8
+IN6_ADDR_GEN_MODE_NONE = 1  # no link-local address generated
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 RTEXT_FILTER_SKIP_STATS = 1 << 3  # replies without the counters: a quarter of the size
@@ -66,11 +73,12 @@ RTEXT_FILTER_SKIP_STATS = 1 << 3  # replies without the counters: a quarter of t
 # --- linux/if_addr.h ---------------------------------------------------------------
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 
-AF_UNSPEC, AF_INET, AF_BRIDGE = 0, 2, 7
+AF_UNSPEC, AF_INET, AF_BRIDGE, AF_INET6 = 0, 2, 7, 10
 
 # --- the structs -----------------------------------------------------------------------
 NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 IFINFOMSG = struct.Struct("=BxHiII")  # family, (pad), type, index, flags, change
+NDMSG = struct.Struct("=BxxxiHBB")  # family, (pad), ifindex, state, flags, type
 IFADDRMSG = struct.Struct("=BBBBi")  # family, prefixlen, flags, scope, index
 RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
 NLMSGERR = struct.Struct("=i")  # -errno, then the request's header (and payload unless capped)

@@ -25,6 +25,7 @@ import json
 import os
 import stat
 import sys
+import threading
 
 from nskit.boundary import deferred
 from nskit.errors import OpError
@@ -36,6 +37,7 @@ META = "netns"  # in each folder: {"cookie": ..., "inode": ..., "dev": ...} of i
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _fds: dict[tuple[str, ...], int] = {}  # open folders of this process, by their path components
 _warned: set[str] = set()
+_fds_lock = threading.Lock()  # threads of one process share _fds (a fleet's, concurrent setups)
 
 
 def host_cookie() -> int:
@@ -82,6 +84,13 @@ def open_dir(*parts: str, key: int | None = None, create: bool = True) -> int | 
     or None when it does not exist and ``create`` is False. Kept open for the process."""
     top = f"{PREFIX}{host_cookie() if key is None else key}"
     wanted = (top, *parts)
+    if wanted in _fds:
+        return _fds[wanted]
+    with _fds_lock:
+        return _open_dir(wanted, key, create)
+
+
+def _open_dir(wanted: tuple[str, ...], key: int | None, create: bool) -> int | None:
     if wanted in _fds:
         return _fds[wanted]
     fd = _root(create)
@@ -152,11 +161,9 @@ def write_file(folder: int, name: str, text: str) -> None:
 
 
 def _write_file(folder: int, name: str, text: str) -> None:
-    tmp = f".{name}.{os.getpid()}.tmp"
-    try:
-        os.unlink(tmp, dir_fd=folder)
-    except FileNotFoundError:
-        pass
+    # Unique per writer, not per process: threads of one process (or processes of two PID
+    # namespaces, with the same pid) writing the same file at once must not share it.
+    tmp = f".{name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=folder)
     try:
         with os.fdopen(fd, "w") as out:
