@@ -9,7 +9,8 @@ from nskit.boundary import start
 
 
 def _load() -> Callable[[], int]:
-    from .cli import main
+    # runner.launch parses a plain `runner start` itself and hands the rest to typer.
+    from .launch import main
 
     return main
 

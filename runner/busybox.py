@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import subprocess
 from pathlib import Path
 
 from .errors import Failed
@@ -59,6 +58,8 @@ def is_dynamic(path: Path) -> bool:
 
 def applets(busybox: Path) -> list[str]:
     """Where each applet lives, relative to the root: ``bin/sh``, ``usr/bin/env``, ..."""
+    import subprocess  # only when the image is built, once
+
     try:
         out = subprocess.run([str(busybox), "--list-full"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as exc:

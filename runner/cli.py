@@ -138,24 +138,16 @@ def start(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each start-up step on stderr, timed."),
     debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors."),
 ) -> None:
-    from . import parent, spec
+    params = dict(locals())  # every option, by name: launch.start takes them as the fast path parses them
+    from .launch import start as start_container
 
     try:
-        what = spec.build(command=command, env=env, hostname=hostname, rootfs=rootfs, cache_dir=cache_dir,
-                          net=net, net_values=dict(bridge=bridge, bridge_mac=bridge_mac, bridge_addr=bridge_addr,
-                                                   veth_host=veth_host, veth_container=veth_container,
-                                                   container_addr=container_addr, gateway=gateway),
-                          backend=backend, timeout=timeout, verbose=verbose, masquerade=masquerade,
-                          publish=publish, preserve_fds=preserve_fds, map_root_to_caller=map_root_to_caller,
-                          keep_layer=keep_layer)
-        outcome = parent.run(what)
+        status = start_container(params)
     except NsError as exc:
         if debug:
             raise
         raise typer.Exit(fail("runner", exc)) from None
-    for error in outcome.errors:
-        print(f"runner: error: {error}", file=sys.stderr)
-    raise typer.Exit(outcome.status)
+    raise typer.Exit(status)
 
 
 EXEC_HELP = """Run CMD inside the running container of PID, and exit with its status.

@@ -64,10 +64,7 @@ def reclaim(spec: "Spec") -> list[str]:
     """Tear down the records of containers that are gone; what was done, one line each."""
     if os.geteuid() != 0:
         return []  # the records are root's; `sudo netsetter down PID` reclaims them
-    from backends import open_backend
     from netsetter.host import records
-    from netsetter.host.teardown import down
-    from nskit.errors import NsError
 
     try:
         dead = [record for record in records.all_here() if not record.alive()]
@@ -75,6 +72,11 @@ def reclaim(spec: "Spec") -> list[str]:
         return []  # no state yet on this host
     if not dead:
         return []
+    # Only now: teardown pulls in nat, ipam, links and the lock (about 10 ms of imports).
+    from backends import open_backend
+    from netsetter.host.teardown import down
+    from nskit.errors import NsError
+
     done = []
     try:
         with open_backend(spec.backend) as backend:

@@ -2,7 +2,7 @@
 
     --rootfs DIR              that directory, used in place
     --rootfs FILE.tar[.gz]    unpacked once into CACHE/rootfs/tar-<sha256 of the file>[-u<uid>]
-    (none)                    built once into CACHE/rootfs/busybox-<sha256 of busybox>-<layout>[-u<uid>]
+    (none)                    built once into CACHE/rootfs/busybox-<device.inode.size.mtime of busybox>-<layout>[-u<uid>]
 
 A cached root is an image: containers read it through an overlay, each
 with a writable layer of its own (layer.py), and never write it. Under the
@@ -27,7 +27,6 @@ loser of the race throws its copy away.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import tempfile
@@ -62,7 +61,7 @@ def prepare(rootfs: str | None, cache: Path, mapping: Mapping | None = None,
         def build(root: Path) -> None:
             busybox.build(root, bb)
             give(root, shift)
-        return cached(cache, f"busybox-{sha256(bb)[:16]}-{LAYOUT}{suffix}", build), False
+        return cached(cache, f"busybox-{identity(bb)}-{LAYOUT}{suffix}", build), False
     if not rootfs:
         raise UsageError("--rootfs", rootfs, "is empty; give a directory or a tarball, "
                                              "or leave --rootfs out for the built-in busybox root")
@@ -143,7 +142,19 @@ def cached(cache: Path, key: str, make: Callable[[Path], None]) -> Path:
     return final
 
 
+def identity(path: Path) -> str:
+    """The file as its inode and times name it: a new busybox (a package upgrade writes a new
+    file) gets a new image. Not its sha256: that read 2 MB and loaded OpenSSL on every start."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise Failed("stat", path, exc) from None
+    return f"{st.st_dev:x}.{st.st_ino:x}.{st.st_size:x}.{st.st_mtime_ns:x}"
+
+
 def sha256(path: Path) -> str:
+    import hashlib  # tarballs only: hashlib loads OpenSSL (5-10 ms)
+
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as f:
