@@ -27,6 +27,7 @@ from .config import NetConf
 from .delegate import run_plugin
 from .errors import INCOMPATIBLE_VERSION, INVALID_CONFIG, CniError
 from netsetter.host.links import delete_link
+from backends.base import marker
 
 if TYPE_CHECKING:
     from backends.base import Backend
@@ -73,7 +74,7 @@ def gc(conf: NetConf, backend: "Backend") -> list[str]:
                 continue
             host = Invocation("GC", container_id, "", ifname).host_veth
             link = backend.link_get(host)
-            if link is not None and link.kind == "veth" and link.master == conf.bridge \
+            if link is not None and link.kind == "veth" and link.alias == marker(owner) \
                     and delete_link(backend, host):
                 done.append(f"deleted {host}")
             done += [f"released {a} of {container_id}:{ifname}" for a in pool.release(owner)]
