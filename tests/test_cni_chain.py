@@ -25,7 +25,9 @@ import pytest
 from .sandbox import Sandbox
 
 REFERENCE = Path("/usr/lib/cni")
-OURS = Path(sys.executable).parent / "netsetter-cni"  # what pip installed: the runtime execs this
+# What pip installed: the runtime execs this (NETSETTER_CNI_PLUGIN: another front, such as one
+# running a checkout that is not the installed one).
+OURS = Path(os.environ.get("NETSETTER_CNI_PLUGIN") or Path(sys.executable).parent / "netsetter-cni")
 
 
 @pytest.fixture
@@ -282,6 +284,35 @@ def test_gc_removes_exactly_the_attachments_not_listed(sandbox: Callable[[], San
     assert again in (made["drop2"][2], made["drop4"][2]), (again, made)
     bad = runtime.exec("GC", plugin, "", None, "", "", **{"cni.dev/valid-attachments": "all"})
     assert bad.returncode == 1 and json.loads(bad.stdout)["code"] == 7, bad
+
+
+def test_gc_with_host_local_removes_the_links_and_leases_of_the_attachments_not_listed(
+        sandbox: Callable[[], Sandbox], cni_path: Path, make_netns: Callable[[], str], tmp_path: Path) -> None:
+    """Delegated IPAM: host-local keeps the leases, the plugin the links. GC deletes the host ends
+    (and so the container ends) of the attachments not listed, and host-local's leases of them."""
+    box, data = sandbox(), tmp_path / "host-local"
+    conflist = flannel_conflist(data)
+    conflist["plugins"] = conflist["plugins"][:1]
+    runtime = Runtime(box, cni_path, conflist, {})
+    plugin = runtime.conflist["plugins"][0]
+    made = {}
+    for cid in ("keep1", "drop2"):
+        ns = make_netns()
+        result = runtime.add(ns, cid)
+        made[cid] = (ns, result["interfaces"][1]["name"], result["ips"][0]["address"].split("/")[0])
+    subprocess.run(["ip", "-n", box.name, "link", "add", "hcnother0", "master", "cnichain0", "type", "veth",
+                    "peer", "name", "hcnother1"], check=True)  # a port someone else made: no marker
+    valid = [{"containerID": "keep1", "ifname": "eth0"}]
+    proc = runtime.exec("GC", {**plugin, "cniVersion": "1.1.0"}, "", None, "", "",
+                        **{"cniVersion": "1.1.0", "cni.dev/valid-attachments": valid})
+    assert (proc.returncode, proc.stdout) == (0, ""), proc
+    links = kernel_links(box.path)
+    for cid, (ns, host, address) in made.items():
+        kept = cid.startswith("keep")
+        assert (host in links) == kept, (cid, sorted(links))
+        assert ("eth0" in kernel_links(ns)) == kept, cid
+        assert (data / "cbr0" / address).exists() == kept, (cid, sorted(os.listdir(data / "cbr0")))
+    assert "hcnother0" in links
 
 
 def test_status_answers(sandbox: Callable[[], Sandbox], cni_path: Path, make_netns: Callable[[], str]) -> None:
