@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
+from nskit import netns as netns_entry
 from nskit.errors import OpError
 
 from .base import Backend, Command, Link, Route
@@ -66,8 +67,13 @@ class IpBackend(Backend):
     # --- running ---------------------------------------------------------
     def _run(self, verb: str, obj: str, args: list[str], netns: str | None = None,
              change: bool = True) -> str:
-        argv = ["netns", "exec", netns, "ip", *args] if netns and change else (
-            ["-n", netns, *args] if netns else args)
+        if netns and netns.startswith("/"):
+            # A netns file (the CNI plugin's /proc/PID/fd/N): `ip netns exec` takes names only, and
+            # `ip -n NAME` opens /var/run/netns/NAME, so the path is given relative to that folder.
+            argv = ["-n", os.path.relpath(netns, netns_entry.NETNS_RUN_DIR), *args]
+        else:
+            argv = ["netns", "exec", netns, "ip", *args] if netns and change else (
+                ["-n", netns, *args] if netns else args)
         self.trace.append(Command(shlex.join(["ip", *argv]), change))
         try:
             return str(self._ip(*argv))

@@ -15,7 +15,7 @@ stdin (the CNI spec, containernetworking/cni SPEC.md):
     result.py    the result JSON in the forms of 1.0.0, 0.4.0 and 0.3.x
     errors.py    the spec's error JSON and its codes
     version.py   the spec versions spoken, and the VERSION answer
-    netns.py     CNI_NETNS checked, and named under /var/run/netns for the backends
+    netns.py     CNI_NETNS checked, and held by an fd the backends reach it through
     links.py     the bridge's MAC (the undo stack: nskit.undo; removals: netsetter.host.links)
 
 Nothing is imported here: ``netsetter-cni`` VERSION must start fast.

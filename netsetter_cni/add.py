@@ -2,7 +2,7 @@
 
     add(invocation, conf, backend)
       -> the container's netns exists and is not the host's (else code 3 or 4)
-      -> under the host lock, with the netns named under /var/run/netns:
+      -> under the host lock, with the netns held by an fd (netns.opened; nothing named under /var/run/netns):
          ensure_bridge       create it (with a MAC of its own and the MTU), or verify it is a bridge; up;
                              promiscMode: promiscuous
          lease_address       own allocator: the first free address of the range (or CNI_ARGS IP), owned
@@ -11,7 +11,8 @@
          ensure_gateway      isGateway: the gateway address on the bridge (forceAddress: replacing another)
          setup_veth          one request: the host end on the bridge and up, the container end born in
                              the netns as CNI_IFNAME (taken already: code 104, as the spec requires);
-                             hairpinMode: the host end's port flag
+                             both ends marked as the attachment's (IFLA_IFALIAS "ns-proc:cni:<id>:<ifname>",
+                             what DEL and GC go by); hairpinMode: the host end's port flag
          configure_container the address, the link up, the routes (via the gateway)
          masquerade          ipMasq: NAT for the subnet's traffic leaving the host
          describe            the result: the three interfaces with their MACs, the address, the routes
@@ -35,7 +36,7 @@ from functools import partial
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from backends.base import Link
+from backends.base import Link, marker
 from nskit.errors import OpError
 from nskit.names import random_mac
 from nskit.undo import UndoStack
@@ -74,31 +75,31 @@ def add(inv: Invocation, conf: NetConf, backend: "Backend") -> Result:
     want = wanted_address(conf, inv.args)
     if conf.ip_masq:
         nat_module()  # refuse before any change when NAT is not available
-    netns.require(inv.netns)
-    undo = UndoStack()
-    try:
-        with host_lock(), netns.named(inv.netns, inv.netns_alias) as ns, undo:
-            faults.CNI_ADD("start")
-            bridge = ensure_bridge(backend, conf, undo)
-            faults.CNI_ADD("bridge")
-            addressing = lease_address(conf, inv, want, undo)
-            faults.CNI_ADD("lease")
-            ensure_gateway(backend, conf, bridge, addressing, undo)
-            faults.CNI_ADD("gateway")
-            macs = setup_veth(backend, conf, inv, ns, undo)
-            faults.CNI_ADD("veth")
-            routes = configure_container(backend, inv.ifname, ns, addressing)
-            faults.CNI_ADD("container")
-            masquerade(conf, inv, addressing, undo)
-            faults.CNI_ADD("masquerade")
-            return describe(conf, inv, bridge, macs, addressing, routes)
-    except Exception as exc:  # undone already (Ctrl-C and SIGTERM too, and they go on)
-        error = as_cni_error(exc)
-        error.add_details("undo also failed: " + "; ".join(undo.failures) if undo.failures
-                          else "what was made was undone")
-        if error is exc:
-            raise
-        raise error from exc
+    with netns.opened(inv.netns) as ns:  # checked before any change: gone is code 3, the host's 4
+        undo = UndoStack()
+        try:
+            with host_lock(), undo:
+                faults.CNI_ADD("start")
+                bridge = ensure_bridge(backend, conf, undo)
+                faults.CNI_ADD("bridge")
+                addressing = lease_address(conf, inv, want, undo)
+                faults.CNI_ADD("lease")
+                ensure_gateway(backend, conf, bridge, addressing, undo)
+                faults.CNI_ADD("gateway")
+                macs = setup_veth(backend, conf, inv, ns, undo)
+                faults.CNI_ADD("veth")
+                routes = configure_container(backend, inv.ifname, ns, addressing)
+                faults.CNI_ADD("container")
+                masquerade(conf, inv, addressing, undo)
+                faults.CNI_ADD("masquerade")
+                return describe(conf, inv, bridge, macs, addressing, routes)
+        except Exception as exc:  # undone already (Ctrl-C and SIGTERM too, and they go on)
+            error = as_cni_error(exc)
+            error.add_details("undo also failed: " + "; ".join(undo.failures) if undo.failures
+                              else "what was made was undone")
+            if error is exc:
+                raise
+            raise error from exc
 
 
 def ensure_bridge(backend: "Backend", conf: NetConf, undo: UndoStack) -> "Link":
@@ -110,6 +111,7 @@ def ensure_bridge(backend: "Backend", conf: NetConf, undo: UndoStack) -> "Link":
         mac = random_mac()
         backend.bridge_add(name, mac)
         undo.push(f"delete bridge {name}", lambda: delete_bridge_if_unused(backend, name))  # kept if a port joined meanwhile
+        backend.link_set_alias(name, marker(f"cni-network:{conf.name}"))
         if conf.mtu:
             backend.link_set_mtu(name, conf.mtu)
         link = Link(name=name, kind="bridge", up=False, master=None, mac=mac)
@@ -222,6 +224,10 @@ def setup_veth(backend: "Backend", conf: NetConf, inv: Invocation, ns: str, undo
             raise
         raise _which_exists(backend, inv, ns) from None
     undo.push(f"delete {host}", lambda: delete_link(backend, host))  # the container end goes with it
+    # The kernel ignores IFLA_IFALIAS when it makes a link: the marks are requests of their own.
+    # The host end first: killed before it, DEL still proves the pair ours (delete.py).
+    backend.link_set_alias(host, marker(inv.owner))
+    backend.link_set_alias(inv.ifname, marker(inv.owner), ns)
     if conf.hairpin:
         backend.link_set_hairpin(host, True)
     return host_mac, container_mac

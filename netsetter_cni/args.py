@@ -11,7 +11,7 @@ environment (SPEC.md, "Parameters") and the network configuration on stdin:
     CNI_PATH         where to find other plugins (the IPAM plugin ipam.type names)
 
 An attachment is identified by (CNI_CONTAINERID, CNI_IFNAME): the lease
-owner, the host end's name and the alias of the netns all derive from it,
+owner, the host end's name and the links' marker all derive from it,
 so that DEL finds what ADD made even when the netns is gone.
 
 Parsing is string work only: no module beyond what Python starts with.
@@ -61,11 +61,6 @@ class Invocation:
         Derived, not random, so that DEL can find it without the container's netns.
         """
         return f"veth{self.digest[:8]}"
-
-    @property
-    def netns_alias(self) -> str:
-        """The name under /var/run/netns given to a CNI_NETNS that has none there."""
-        return f"netsetter-cni-{self.digest[:12]}"
 
 
 def read_command(env: dict[str, str]) -> str:

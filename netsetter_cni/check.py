@@ -2,7 +2,7 @@
 
     check(invocation, conf, backend)
       -> CHECK exists from cniVersion 0.4.0 on (else code 1); prevResult is required (7)
-      -> the container's netns exists (3) and is named under /var/run/netns meanwhile
+      -> the container's netns exists (3) and is held by an fd meanwhile (netns.opened)
       -> check_bridge      the bridge of the configuration: a bridge, its MAC as listed
                            (and with isGateway, the gateway address on it)
       -> check_container   CNI_IFNAME in the netns listed as its sandbox: a veth, its MAC as listed
@@ -38,12 +38,12 @@ def check(inv: Invocation, conf: NetConf, backend: "Backend") -> None:
         raise CniError(INVALID_CONFIG, "invalid network configuration: CHECK needs prevResult",
                        "the runtime passes the result of the ADD it checks")
     prev = parse(conf.prev_result)
-    netns.require(inv.netns)
+    netns.require(inv.netns)  # gone: code 3, before the IPAM plugin is asked
     if conf.ipam_plugin:  # as the reference bridge plugin: the IPAM plugin checks its own part first
         from .delegate import run_plugin
 
         run_plugin(conf.ipam_plugin, "CHECK", conf.raw)
-    with netns.named(inv.netns, inv.netns_alias) as ns:
+    with netns.opened(inv.netns) as ns:
         bridge = check_bridge(backend, conf, prev)
         index, container = check_container(backend, inv, prev, ns)
         check_host_end(backend, prev, bridge, container)

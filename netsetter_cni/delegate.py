@@ -33,11 +33,12 @@ def find(kind: str) -> str:
                    "install it there, or set ipam.type to another plugin (or omit it for netsetter's own)")
 
 
-def run_plugin(kind: str, command: str, conf: dict[str, Any]) -> dict[str, Any] | None:
-    """Run ``kind`` for ``command``; its JSON result (None when it prints nothing)."""
+def run_plugin(kind: str, command: str, conf: dict[str, Any], **env_changes: str) -> dict[str, Any] | None:
+    """Run ``kind`` for ``command`` (with ``env_changes`` to our CNI_* variables, as GC's DEL of
+    one attachment needs); its JSON result (None when it prints nothing)."""
     path = find(kind)
     data = json.dumps(conf).encode()
-    env = dict(os.environ, CNI_COMMAND=command)
+    env = dict(os.environ, **env_changes, CNI_COMMAND=command)
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
     try:

@@ -1,19 +1,22 @@
 """DEL: release everything ADD took for the attachment; what is already gone is fine.
 
     delete(invocation, conf, backend)
+      -> with ipam.type naming a plugin: that plugin's DEL (first, before the lock)
       -> under the host lock:
-         the container end CNI_IFNAME, if the netns is still there and holds a veth of that name
-             (the host end goes with it: deleting one end of a veth pair deletes both)
-         the host end, found by its derived name, if it outlived the netns
-         the lease of the attachment (cni:<CNI_CONTAINERID>:<CNI_IFNAME>), or, with ipam.type
-             naming a plugin, that plugin's DEL (first, before the lock)
+         the veth pair, only when it is the attachment's: an end marked as ADD marks it
+             (IFLA_IFALIAS "ns-proc:cni:<CNI_CONTAINERID>:<CNI_IFNAME>"), or, for an ADD killed
+             before it could mark, the unmarked host end of the derived name whose peer is
+             CNI_IFNAME in CNI_NETNS (deleting one end of a veth pair deletes both)
+         the lease of the attachment (cni:<CNI_CONTAINERID>:<CNI_IFNAME>)
          ipMasq: the attachment's NAT rules (netsetter.host.nat drops the shared ones with the last owner)
 
 The spec asks DEL to succeed when the netns is gone, when CNI_NETNS is empty
 (containerd after the task exited), when the link is gone, and when it is
-called twice; runtimes also call it after a failed ADD. A netns that is gone
-took the pair with it: the kernel deletes a netns's links when its last user
-leaves. The bridge stays, for the other containers of the network.
+called twice; runtimes also call it after a failed ADD, or for an attachment
+that was never added: a link of that name someone else made is left alone, and
+DEL still succeeds. A netns that is gone took the pair with it: the kernel
+deletes a netns's links when its last user leaves. The bridge stays, for the
+other containers of the network.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from . import netns
 from .args import Invocation
 from .config import NetConf
 from .delegate import run_plugin
+from .errors import UNKNOWN_CONTAINER, CniError
+from backends.base import marker
 from netsetter.host.links import delete_link
 
 if TYPE_CHECKING:
@@ -38,15 +43,7 @@ def delete(inv: Invocation, conf: NetConf, backend: "Backend") -> list[str]:
         run_plugin(conf.ipam_plugin, "DEL", conf.raw)
         done.append(f'ran DEL of IPAM plugin "{conf.ipam_plugin}"')
     with host_lock():
-        if inv.netns and netns.state(inv.netns) == "netns":
-            with netns.named(inv.netns, inv.netns_alias) as ns:
-                link = backend.link_get(inv.ifname, ns)
-                # Only a veth is ours; another link of that name was made by someone else.
-                if link is not None and link.kind == "veth" and delete_link(backend, inv.ifname, ns):
-                    done.append(f"deleted {inv.ifname} and its peer {inv.host_veth}")
-        host = backend.link_get(inv.host_veth)
-        if host is not None and host.kind == "veth" and delete_link(backend, inv.host_veth):
-            done.append(f"deleted {inv.host_veth} and its peer")
+        done += delete_pair(inv, backend)
         if conf.ipam is not None:
             pool = conf.ipam.pool(conf.bridge)
             done += [f"released {address}" for address in pool.release(inv.owner)]
@@ -57,3 +54,29 @@ def delete(inv: Invocation, conf: NetConf, backend: "Backend") -> list[str]:
                 return done
             done += nat.release(inv.owner)
     return done
+
+
+def delete_pair(inv: Invocation, backend: "Backend") -> list[str]:
+    """The attachment's veth pair, if it is still there and provably the attachment's."""
+    mine = marker(inv.owner)
+    host = backend.link_get(inv.host_veth)
+    if host is not None and (host.kind != "veth" or host.alias not in (mine, "")):
+        host = None  # another link of that name, someone else's
+    if inv.netns:
+        try:
+            with netns.opened(inv.netns) as ns:
+                inside = backend.link_get(inv.ifname, ns)
+                if inside is not None and inside.kind == "veth":
+                    peer_is_host = host is not None and inside.peer_index == host.index
+                    if inside.alias == mine or (peer_is_host and not inside.alias):
+                        if delete_link(backend, inv.ifname, ns):
+                            return [f"deleted {inv.ifname} and its peer {inv.host_veth}"]
+                        return []
+        except CniError as exc:
+            if exc.code != UNKNOWN_CONTAINER:
+                raise  # the host's netns, or not a network namespace: never touched
+    # The netns is gone (and the pair with it), or holds no end of ours: a host end that
+    # outlived it is ours by its mark; unmarked, only its peer inside could have vouched for it.
+    if host is not None and host.alias == mine and delete_link(backend, inv.host_veth):
+        return [f"deleted {inv.host_veth} and its peer"]
+    return []

@@ -61,16 +61,28 @@ def main() -> int:
         return error.exit_status
 
 
+# A network configuration is a few KiB nested a few levels (a conflist's prevResult, ipam.ranges);
+# far beyond either is not a configuration, and unbounded input would cost memory and recursion.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_DEPTH = 64
+
+
 def _read_config() -> dict[str, Any]:
     import json
 
     try:
-        data = sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise CniError(IO_FAILURE, f"failed to read the network configuration from stdin: {exc.strerror}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise CniError(DECODE_FAILURE, "failed to decode the network configuration: stdin holds more than "
+                       f"{MAX_CONFIG_BYTES} bytes", "a network configuration is a few KiB of JSON")
     if not data.strip():
         raise CniError(DECODE_FAILURE, "failed to decode the network configuration: stdin is empty",
                        "the runtime sends the network's configuration as JSON on stdin")
+    if data.count(b"[") + data.count(b"{") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
+        raise CniError(DECODE_FAILURE, "failed to decode the network configuration: JSON nested more than "
+                       f"{MAX_DEPTH} levels deep", "a network configuration nests a few levels")
     try:
         raw = json.loads(data)
     except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
@@ -79,6 +91,28 @@ def _read_config() -> dict[str, Any]:
         raise CniError(DECODE_FAILURE, "failed to decode the network configuration: "
                        f"expected a JSON object, got {type(raw).__name__}")
     return raw
+
+
+def _depth(data: bytes) -> int:
+    """The deepest nesting of arrays and objects in JSON text, brackets in strings not counted."""
+    deepest = depth = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # the closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 def _write(text: str) -> None:

@@ -1,18 +1,18 @@
-"""The container's network namespace, as CNI_NETNS gives it: a path.
+"""The container's network namespace, as CNI_NETNS gives it: a path, held by an fd.
 
 Runtimes pass different paths: podman and `ip netns add` a bind mount under
 /run/netns (/var/run is a link to /run), containerd /proc/PID/ns/net. The
-backends name a netns the way `ip netns exec` does, by its entry under
-/var/run/netns (iproute2's ``-n`` and ``netns exec`` refuse a path), so:
-
-- a path that is an entry of /var/run/netns is used by its name;
-- any other path gets an alias for the length of the command: a symlink
-  /var/run/netns/netsetter-cni-<digest> -> CNI_NETNS, removed at the end,
-  also on failure (netsetter.sh does the same for /proc/PID/ns/net).
+plugin opens that path once, checks what it opened, and from then on reaches
+the namespace only through that fd, as /proc/<plugin's pid>/fd/<fd>
+(:func:`opened`): the backends take a netns path wherever they take a name
+under /var/run/netns. Nothing is named under /var/run/netns, so nothing can
+outlive a run that is killed, and a path swapped meanwhile (a pid reused, a
+mount replaced) cannot steer the plugin into another namespace.
 
 Before anything changes, the path must be a network namespace other than the
-plugin's own: "configuring" the host as a container would put the container's
-address and default route on the host, and DEL would delete a host link.
+plugin's own and the machine's initial one: "configuring" the host as a
+container would put the container's address and default route on the host,
+and DEL would delete a host link.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
-from nskit.netns import INITIAL_NETNS, NETNS_RUN_DIR, entry_path, is_initial_netns, is_own_netns, ns_type, same_netns
+from nskit.netns import INITIAL_NETNS, is_initial_netns, is_own_netns, ns_type
 from nskit.syscalls import CLONE_NEWNET
 
 from .errors import INVALID_ENVIRONMENT, IO_FAILURE, UNKNOWN_CONTAINER, CniError
@@ -30,10 +30,19 @@ from .errors import INVALID_ENVIRONMENT, IO_FAILURE, UNKNOWN_CONTAINER, CniError
 def state(path: str) -> str:
     """"netns" for another network namespace; "missing" when the path is gone or is no
     namespace (a runtime's stale mount point); raises for the plugin's own netns."""
+    fd = _open(path)
+    if fd is None:
+        return "missing"
+    os.close(fd)
+    return "netns"
+
+
+def _open(path: str) -> int | None:
+    """An fd of the network namespace at ``path``, checked; None when it is gone or no namespace."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        return "missing"
+        return None
     except PermissionError:
         if os.path.normpath(path) == INITIAL_NETNS:  # an init the kernel keeps out of reach, even of root
             raise _initial(path) from None
@@ -43,17 +52,20 @@ def state(path: str) -> str:
     try:
         kind = ns_type(fd)
         if kind is None:
-            return "missing"
+            os.close(fd)
+            return None
         if kind != CLONE_NEWNET:
             raise CniError(INVALID_ENVIRONMENT, f"invalid CNI_NETNS {path!r}: a namespace, but not a network one")
-        if is_initial_netns(os.fstat(fd)):
+        st = os.fstat(fd)
+        if is_initial_netns(st):
             raise _initial(path)
-        if is_own_netns(os.fstat(fd)):
+        if is_own_netns(st):
             raise CniError(INVALID_ENVIRONMENT, f"invalid CNI_NETNS {path!r}: it is the plugin's own network "
                            "namespace, the host's; a container needs a netns of its own")
-        return "netns"
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
 
 
 def _initial(path: str) -> CniError:
@@ -65,30 +77,22 @@ def _initial(path: str) -> CniError:
 def require(path: str) -> None:
     """ADD and CHECK need the container: gone is the spec's code 3."""
     if state(path) == "missing":
-        raise CniError(UNKNOWN_CONTAINER, f'failed to open netns "{path}": no such network namespace',
-                       "the container is gone (or was never started)")
+        raise _missing(path)
+
+
+def _missing(path: str) -> CniError:
+    return CniError(UNKNOWN_CONTAINER, f'failed to open netns "{path}": no such network namespace',
+                    "the container is gone (or was never started)")
 
 
 @contextmanager
-def named(path: str, alias: str) -> Iterator[str]:
-    """The name of ``path`` under /var/run/netns while the block runs (see the module's docstring)."""
-    name = os.path.basename(path)
-    if os.path.dirname(path) in (NETNS_RUN_DIR, "/run/netns") and same_netns(path, entry_path(name)):
-        yield name
-        return
-    link = entry_path(alias)
+def opened(path: str) -> Iterator[str]:
+    """The namespace at ``path`` as /proc/<pid>/fd/<fd> while the block runs: the very
+    namespace checked here, whatever ``path`` comes to name meanwhile. Gone: code 3."""
+    fd = _open(path)
+    if fd is None:
+        raise _missing(path)
     try:
-        os.makedirs(NETNS_RUN_DIR, exist_ok=True)
-        if os.path.islink(link):  # left by a run that was killed: ours, by its name
-            os.unlink(link)
-        os.symlink(path, link)
-    except OSError as exc:
-        raise CniError(IO_FAILURE, f'failed to expose netns "{path}" as "{link}": {exc.strerror}') from None
-    try:
-        yield alias
+        yield f"/proc/{os.getpid()}/fd/{fd}"
     finally:
-        try:
-            os.unlink(link)
-        except FileNotFoundError:
-            pass
-
+        os.close(fd)

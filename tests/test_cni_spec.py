@@ -15,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -23,7 +24,7 @@ import pytest
 
 from backends import NAMES
 from netsetter.host import state_dir
-from nskit.netns import cookie as netns_cookie
+from nskit.netns import cookie as netns_cookie, same_netns
 
 from .sandbox import ROOT, Sandbox
 
@@ -138,8 +139,14 @@ def state(box: Sandbox, *netns: str) -> dict[str, Any]:
                       for link in ip_json(ns, "addr", "show"))
     return {"host": view(box.path), "routes": ip_json(box.path, "-4", "route"),
             "containers": [view(ns) for ns in netns] + [ip_json(ns, "-4", "route") for ns in netns],
-            "leases": leases(box), "netns entries": sorted(n for n in os.listdir("/var/run/netns")
-                                                           if n.startswith("netsetter-cni-"))}
+            "leases": leases(box), "netns entries": naming(*netns)}
+
+
+def naming(*netns: str) -> list[str]:
+    """The entries of /var/run/netns that name one of these namespaces, besides their own path
+    (other tests' entries, even the plugin's of other checkouts, are not looked at)."""
+    return sorted(entry for n in os.listdir("/var/run/netns") if (entry := f"/var/run/netns/{n}") not in netns
+                  and any(same_netns(entry, ns) for ns in netns))
 
 
 def error_ok(got: Outcome, code: int, version: str = "1.0.0") -> None:
@@ -255,14 +262,14 @@ def test_containers_share_the_bridge_and_get_their_own_addresses(plugin: Plugin,
     assert ping.returncode == 0, ping.stdout
 
 
-def test_proc_pid_netns_gets_a_temporary_name(plugin: Plugin) -> None:
-    """containerd passes /proc/PID/ns/net: named under /var/run/netns only while the plugin runs."""
+def test_proc_pid_netns_is_used_without_a_name(plugin: Plugin) -> None:
+    """containerd passes /proc/PID/ns/net: reached by an fd, never named under /var/run/netns."""
     container = plugin.box.container()
     path = f"/proc/{container.pid}/ns/net"
     out = plugin.add(path)
     assert out["interfaces"][2]["sandbox"] == path
     assert f"{SUBNET}.10/24" in container.run("ip", "-4", "-o", "addr", "show", "eth0").stdout
-    assert not [n for n in os.listdir("/var/run/netns") if n.startswith("netsetter-cni-")]
+    assert naming(path) == []
     container.stop()  # the netns goes, and the veth pair with it
     plugin.ok("DEL", "")  # containerd's DEL after the task exited: no netns at all
     assert leases(plugin.box) == {}
@@ -340,6 +347,108 @@ def test_del_leaves_a_foreign_link_of_that_name(plugin: Plugin, make_netns: Call
     subprocess.run(["ip", "-n", os.path.basename(ns), "link", "add", "eth0", "type", "bridge"], check=True)
     plugin.ok("DEL", ns)
     assert "eth0" in links(ns)
+
+
+def test_add_marks_both_ends_as_the_attachments(plugin: Plugin, make_netns: Callable[[], str]) -> None:
+    ns = make_netns()
+    out = plugin.add(ns, cid="marked")
+    host = out["interfaces"][1]["name"]
+    assert links(plugin.box.path)[host].get("ifalias") == "ns-proc:cni:marked:eth0"
+    assert links(ns)["eth0"].get("ifalias") == "ns-proc:cni:marked:eth0"
+
+
+def test_del_of_an_attachment_never_added_leaves_a_foreign_veth(plugin: Plugin,
+                                                              make_netns: Callable[[], str]) -> None:
+    """A veth named CNI_IFNAME that this attachment did not make (no marker): left, and DEL succeeds."""
+    ns = make_netns()
+    subprocess.run(["ip", "-n", os.path.basename(ns), "link", "add", "eth0", "type", "veth", "peer", "name", "other0"],
+                   check=True)
+    plugin.ok("DEL", ns)
+    assert {"eth0", "other0"} <= set(links(ns))
+
+
+def test_del_of_another_attachment_leaves_this_ones_link(plugin: Plugin, make_netns: Callable[[], str]) -> None:
+    ns = make_netns()
+    plugin.add(ns, cid="one")
+    plugin.ok("DEL", ns, cid="two")  # same netns and CNI_IFNAME, another container id: not its eth0
+    assert links(ns)["eth0"].get("ifalias") == "ns-proc:cni:one:eth0"
+    assert list(leases(plugin.box).values()) == ["cni:one:eth0"]
+    plugin.ok("DEL", ns, cid="one")
+    assert "eth0" not in links(ns)
+    assert leases(plugin.box) == {}
+
+
+def test_no_netns_entry_is_made_while_add_runs(plugin: Plugin, tmp_path: Path) -> None:
+    """The container's netns is reached through an fd: nothing under /var/run/netns names it, even mid-ADD."""
+    container = plugin.box.container()
+    path = f"/proc/{container.pid}/ns/net"
+    with paused_add(plugin, path, tmp_path, "veth") as proc:
+        named = naming(path)
+        proc.kill()
+        proc.wait()
+    assert named == []
+
+
+@contextmanager
+def paused_add(plugin: Plugin, netns: str, tmp_path: Path, point: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """An ADD process paused at ``point`` (the fault hook's FIFO); the block may kill it."""
+    fifo = tmp_path / f"pause-{point}"
+    os.mkfifo(fifo)
+    variables = {"NETSETTER_BACKEND": plugin.backend, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "ctr1",
+                 "CNI_NETNS": netns, "CNI_IFNAME": "eth0", "NETSETTER_CNI_TEST_PAUSE_AT": f"{point}:{fifo}", **env}
+    proc = subprocess.Popen(["ip", "netns", "exec", plugin.box.name, "env",
+                             *(f"{k}={v}" for k, v in variables.items()), *PLUGIN],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(network()).encode())
+    proc.stdin.close()
+    heard: list[str] = []
+
+    def listen() -> None:
+        with open(fifo) as f:
+            heard.append(f.readline())
+
+    with ThreadPoolExecutor(1) as pool:
+        done = pool.submit(listen)
+        try:
+            done.result(timeout=60)
+        except BaseException:
+            proc.kill()
+            with open(fifo, "w"):  # free the listener
+                pass
+            raise
+    try:
+        assert heard == [f"paused {point}\n"], (heard, proc.poll())
+        yield proc
+    finally:
+        if proc.poll() is None:  # let it go on (non-blocking: a killed one reads no more)
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                pass
+            else:
+                os.write(fd, b"go\n")
+                os.close(fd)
+        proc.wait(timeout=60)
+
+
+@pytest.mark.parametrize("point", ["bridge", "lease", "gateway", "veth", "container"])
+def test_sigkill_mid_add_then_del_leaves_nothing(plugin: Plugin, make_netns: Callable[[], str], tmp_path: Path,
+                                                 point: str) -> None:
+    """Killed at any stage, the ADD leaves no netns entry; a DEL then removes its links and its lease."""
+    ns = make_netns()
+    before = state(plugin.box, ns)
+    with paused_add(plugin, ns, tmp_path, point) as proc:
+        proc.kill()
+        proc.wait()
+    assert state(plugin.box, ns)["netns entries"] == []
+    plugin.ok("DEL", ns)
+    after = state(plugin.box, ns)
+    after["host"] = [link for link in after["host"] if link[0] != BRIDGE]  # the network's bridge stays, as DEL keeps it
+    before["host"] = [link for link in before["host"] if link[0] != BRIDGE]
+    after["routes"] = [r for r in after["routes"] if r.get("dev") != BRIDGE]
+    assert after == before
 
 
 # --- CHECK -------------------------------------------------------------------------------------
@@ -436,6 +545,10 @@ ERRORS: list[tuple[str, int, Callable[[Plugin, str], Outcome]]] = [
     ("stdin empty", 6, lambda p, ns: p.call("ADD", "", netns=ns)),
     ("stdin not JSON", 6, lambda p, ns: p.call("ADD", "{not json", netns=ns)),
     ("stdin a JSON list", 6, lambda p, ns: p.call("ADD", "[1, 2]", netns=ns)),
+    ("stdin nested 65 deep", 6, lambda p, ns: p.call("ADD", '{"a":' * 65 + "1" + "}" * 65, netns=ns)),
+    ("stdin nested 100000 deep", 6, lambda p, ns: p.call("ADD", "[" * 100_000, netns=ns)),
+    ("stdin over 1 MiB", 6, lambda p, ns: p.call("ADD", json.dumps({**network(), "pad": "x" * (1 << 20)}),
+                                                  netns=ns)),
     ("no name", 7, lambda p, ns: p.call("ADD", network(name=None), netns=ns)),
     ("bad mtu", 7, lambda p, ns: p.call("ADD", network(mtu=20), netns=ns)),
     ("range reversed", 7, lambda p, ns: p.call("ADD", network(ipam={"subnet": "10.1.0.0/24", "rangeStart": "10.1.0.9",
