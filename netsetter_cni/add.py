@@ -224,6 +224,7 @@ def setup_veth(backend: "Backend", conf: NetConf, inv: Invocation, ns: str, undo
             raise
         raise _which_exists(backend, inv, ns) from None
     undo.push(f"delete {host}", lambda: delete_link(backend, host))  # the container end goes with it
+    faults.CNI_ADD("pair")  # made, not yet marked
     # The kernel ignores IFLA_IFALIAS when it makes a link: the marks are requests of their own.
     # The host end first: killed before it, DEL still proves the pair ours (delete.py).
     backend.link_set_alias(host, marker(inv.owner))

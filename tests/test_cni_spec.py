@@ -433,10 +433,11 @@ def paused_add(plugin: Plugin, netns: str, tmp_path: Path, point: str, **env: st
         proc.wait(timeout=60)
 
 
-@pytest.mark.parametrize("point", ["bridge", "lease", "gateway", "veth", "container"])
+@pytest.mark.parametrize("point", ["bridge", "lease", "gateway", "pair", "veth", "container"])
 def test_sigkill_mid_add_then_del_leaves_nothing(plugin: Plugin, make_netns: Callable[[], str], tmp_path: Path,
                                                  point: str) -> None:
-    """Killed at any stage, the ADD leaves no netns entry; a DEL then removes its links and its lease."""
+    """Killed at any stage, the ADD leaves no netns entry; a DEL then removes its links and its lease
+    ("pair": the veth pair is made but not yet marked; DEL proves it the attachment's by its peer)."""
     ns = make_netns()
     before = state(plugin.box, ns)
     with paused_add(plugin, ns, tmp_path, point) as proc:
@@ -591,7 +592,7 @@ def test_every_error_code_is_the_specs_error_result(sandbox: Callable[[], Sandbo
 
 # --- rollback ----------------------------------------------------------------------------------
 
-STEPS = ["start", "bridge", "lease", "gateway", "veth", "container", "masquerade"]
+STEPS = ["start", "bridge", "lease", "gateway", "pair", "veth", "container", "masquerade"]
 
 
 @pytest.mark.parametrize("step", STEPS)
