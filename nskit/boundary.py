@@ -62,6 +62,12 @@ def install() -> None:
         signal.signal(signum, _on_signal)
 
 
+def _in_main_thread() -> bool:
+    # Without threading imported there is no other Python thread (and no import cost).
+    threading = sys.modules.get("threading")
+    return threading is None or threading.current_thread() is threading.main_thread()
+
+
 @contextmanager
 def deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM while the block runs; one that arrived acts when it ends
@@ -69,14 +75,19 @@ def deferred() -> Iterator[None]:
     # The flag holds what our handler sees (a signal may be taken by any thread, and
     # Python runs the handler in the main thread all the same); the mask holds the
     # signals for a caller with Python's own handlers.
+    # Only the main thread's sections count: the handler runs there, and the depth is
+    # not shared with worker threads (a Fleet's), whose own writes the mask covers.
     old = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
-    _State.holding += 1
+    main = _in_main_thread()
+    if main:
+        _State.holding += 1
     try:
         yield
     finally:
-        _State.holding -= 1
+        if main:
+            _State.holding -= 1
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
-    if _State.pending and not _State.holding and not _State.raised and not _State.done:
+    if main and _State.pending and not _State.holding and not _State.raised and not _State.done:
         _raise(_State.arrived[-1])
 
 

@@ -176,7 +176,7 @@ def exec_(
     debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors."),
 ) -> None:
     from . import enter
-    from nskit.errors import UsageError
+    from .errors import UsageError
 
     try:
         if not pid.isdigit() or int(pid) <= 0:

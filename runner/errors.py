@@ -4,13 +4,15 @@ runner's exit status is normally its command's. Its own failures use the
 statuses docker and podman use, so that they differ from the common 1 a
 command exits with (:class:`nskit.errors.ExitStatus`): 125 when runner could
 not start the container, 126 when the command cannot be executed, 127 when it
-does not exist; bad input is nskit's :class:`~nskit.errors.UsageError`
-(exit 2). Domain code raises; only the CLI prints.
+does not exist; bad input is :class:`UsageError` (exit 2), which is both a
+:class:`RunnerError` (what a Fleet's user catches) and nskit's usage error.
+Domain code raises; only the CLI prints.
 """
 
 from __future__ import annotations
 
-from nskit.errors import ExitStatus, NsError, OpError, UsageError
+from nskit.errors import ExitStatus, NsError, OpError
+from nskit.errors import UsageError as NsUsageError
 
 __all__ = ["RunnerError", "UsageError", "Failed", "NotFound", "Interrupted"]
 
@@ -19,6 +21,13 @@ class RunnerError(NsError):
     """Base of the errors the runner raises itself; the message is one line."""
 
     exit_status: int = ExitStatus.CANNOT_START
+
+
+class UsageError(RunnerError, NsUsageError):
+    """A value given by the user cannot work: ``invalid <what> '<value>': <reason>``. Raised
+    before anything starts."""
+
+    exit_status = ExitStatus.USAGE
 
 
 class Failed(RunnerError, OpError):

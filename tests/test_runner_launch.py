@@ -73,7 +73,9 @@ def test_unsure_goes_to_typer(args: list[str]) -> None:
 def test_start_imports_no_typer(tmp_path: Path) -> None:
     """A bad option value found after parsing (spec.build) - runner start's whole path up to
     the container - without typer, click, rich, sh or pyroute2 imported."""
-    probe = ("import sys; from runner import launch; status = launch.main(['start', '--timeout', '0']); "
+    probe = ("import sys; from runner import launch; from nskit.boundary import fail; from nskit.errors import NsError\n"
+             "try:\n    status = launch.main(['start', '--timeout', '0'])\n"
+             "except NsError as exc:\n    status = fail('runner', exc)  # as the boundary renders it\n"
              "print(status, sorted(m for m in ('typer', 'click', 'rich', 'sh', 'pyroute2') if m in sys.modules))")
     env = {**os.environ, "PYTHONPATH": str(Path(launch.__file__).parent.parent)}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
