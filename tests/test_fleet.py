@@ -303,3 +303,37 @@ def test_a_signal_half_way_through_start_many_leaves_the_sandbox_as_before(sandb
     assert children, "the signal came before any container was cloned: the test proves nothing"
     assert all(gone(int(pid)) for pid in children)
     assert state_of(box) == before
+
+
+THOUSAND = """
+    import json, subprocess
+    from runner import Fleet
+
+    with Fleet(bridge="h17f1k", subnet="10.36.0.0/16") as fleet:
+        boxes = fleet.start_many(1000, ["/bin/sleep", "infinity"])
+        host = [c.name for c in boxes if subprocess.run(["ping", "-c1", "-W2", str(c.address.ip)],
+                                                         capture_output=True).returncode]
+        # From the first container, each other one; its learned entry dropped after each (the
+        # kernel's neighbour table is one for every netns: see fleetnet.py).
+        loop = "for ip in $TARGETS; do ping -c1 -W2 $ip >/dev/null || echo $ip; ip neigh del $ip dev eth0; done"
+        out = boxes[0].exec(["sh", "-c", loop], env={"PATH": "/bin:/sbin:/usr/bin:/usr/sbin",
+                            "TARGETS": " ".join(str(c.address.ip) for c in boxes[1:])})
+        neigh = subprocess.run(["ip", "neigh", "show", "dev", "h17f1k", "nud", "permanent"],
+                               capture_output=True, text=True).stdout.count("PERMANENT")
+        print(json.dumps({"host_missed": host, "one_missed": out.stdout.split(), "permanent": neigh}))
+"""
+
+
+@pytest.mark.slow
+def test_a_thousand_containers_each_answer_the_host_and_another_container(sandbox):
+    box = sandbox()
+    before = state_of(box)
+    out = python_in(box, THOUSAND, timeout=900)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert seen["permanent"] == 1000  # the host's entry for each container, outside the gc limit
+    assert seen["host_missed"] == []
+    assert state_of(box) == before
+    if seen["one_missed"]:  # the part of issue 17 still open: see bench/RESULTS.md (h-fleet)
+        pytest.xfail(f"{len(seen['one_missed'])} of 999 did not answer the first container: the shared "
+                     "neighbour table (gc_thresh3) refuses what the targets learn of it")
