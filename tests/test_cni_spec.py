@@ -27,6 +27,10 @@ from nskit.netns import cookie as netns_cookie
 
 from .sandbox import ROOT, Sandbox
 
+# The plugin names its temporary netns entry (/var/run/netns/netsetter-cni-...) and its host
+# veth after the container id, and these tests use fixed ids: one worker runs them all (-n).
+pytestmark = pytest.mark.xdist_group("cni-ids")
+
 PLUGIN = [sys.executable, "-m", "netsetter_cni.main"]
 BACKENDS = list(NAMES)
 BRIDGE = "cnitest0"
