@@ -103,13 +103,13 @@ CNI_CONF = {"cniVersion": "1.0.0", "name": "trust", "type": "netsetter-cni", "br
 def cni(box, command, netns, backend="ip", cid="ctr1", ifname="eth0", conf=None, stdin=None):
     import json
 
-    env = {"NETSETTER_BACKEND": backend, "CNI_COMMAND": command, "CNI_CONTAINERID": cid,
+    # the sandbox's suffix: the plugin names machine-wide things after the id (netsetter-cni-...)
+    env = {"NETSETTER_BACKEND": backend, "CNI_COMMAND": command, "CNI_CONTAINERID": f"{cid}-{box.name[-8:]}",
            "CNI_NETNS": netns, "CNI_IFNAME": ifname, "CNI_PATH": "/usr/lib/cni"}
     return box.run(sys.executable, "-m", "netsetter_cni.main", env=env,
                    stdin=stdin if stdin is not None else json.dumps(conf or CNI_CONF))
 
 
-@pytest.mark.xdist_group("cni-ids")  # fixed container ids: see test_cni_spec.py
 @pytest.mark.parametrize("backend", NAMES)
 @pytest.mark.parametrize("netns", ["/proc/1/ns/net", "/proc/2/ns/net", "pytest's"])
 def test_cni_refuses_the_initial_netns(sandbox, backend, netns):
@@ -318,7 +318,6 @@ def test_a_failed_run_leaves_no_lease_folder(sandbox):
     assert not os.listdir(os.path.join(state_folder(box), "containers"))
 
 
-@pytest.mark.xdist_group("cni-ids")  # fixed container ids: see test_cni_spec.py
 @pytest.mark.parametrize("backend", NAMES)
 def test_cni_a_repeated_add_keeps_the_first_adds_lease(sandbox, backend):
     import json
