@@ -24,6 +24,10 @@ import pytest
 
 from .sandbox import Sandbox
 
+# The plugin names its temporary netns entry (/var/run/netns/netsetter-cni-...) and its host
+# veth after the container id, and these tests use fixed ids: one worker runs them all (-n).
+pytestmark = pytest.mark.xdist_group("cni-ids")
+
 REFERENCE = Path("/usr/lib/cni")
 # What pip installed: the runtime execs this (NETSETTER_CNI_PLUGIN: another front, such as one
 # running a checkout that is not the installed one).

@@ -28,6 +28,7 @@ from nskit.netns import cookie as netns_cookie, same_netns
 
 from .sandbox import ROOT, Sandbox
 
+
 PLUGIN = [sys.executable, "-m", "netsetter_cni.main"]
 BACKENDS = list(NAMES)
 BRIDGE = "cnitest0"
@@ -65,9 +66,14 @@ class Plugin:
     def __init__(self, box: Sandbox, backend: str) -> None:
         self.box, self.backend = box, backend
 
+    def cid(self, cid: str) -> str:
+        """The container id as the plugin gets it: the test's, with the sandbox's suffix, since
+        the plugin names machine-wide things after it (/var/run/netns/netsetter-cni-...)."""
+        return f"{cid}-{self.box.name[-8:]}" if cid else cid
+
     def call(self, command: str | None, conf: dict[str, Any] | str | None = None, *, netns: str = "",
              cid: str = "ctr1", ifname: str = "eth0", cni_args: str = "", **env: str) -> Outcome:
-        variables = {"NETSETTER_BACKEND": self.backend, "CNI_CONTAINERID": cid, "CNI_NETNS": netns,
+        variables = {"NETSETTER_BACKEND": self.backend, "CNI_CONTAINERID": self.cid(cid), "CNI_NETNS": netns,
                      "CNI_IFNAME": ifname, "CNI_PATH": "/usr/lib/cni", **env}
         if command is not None:
             variables["CNI_COMMAND"] = command
@@ -237,7 +243,7 @@ def test_add_result_and_kernel_agree(plugin: Plugin, make_netns: Callable[[], st
     assert [a["local"] for a in inside["eth0"]["addr_info"] if a["family"] == "inet"] == [f"{SUBNET}.10"]
     routes = {(r["dst"], r.get("gateway")) for r in ip_json(ns, "-4", "route")}
     assert {("default", f"{SUBNET}.1"), ("10.124.0.0/16", f"{SUBNET}.1")} <= routes
-    assert leases(plugin.box) == {f"{SUBNET}.10": "cni:ctr1:eth0"}
+    assert leases(plugin.box) == {f"{SUBNET}.10": f"cni:{plugin.cid('ctr1')}:eth0"}
 
 
 def test_container_is_reachable_from_the_host(plugin: Plugin, make_netns: Callable[[], str]) -> None:
@@ -280,7 +286,7 @@ def test_cni_args_ip_picks_the_address(plugin: Plugin, make_netns: Callable[[], 
     assert out["ips"][0]["address"] == f"{SUBNET}.15/24"
     taken = plugin.call("ADD", netns=make_netns(), cid="other", cni_args=f"IP={SUBNET}.15")
     error_ok(taken, 101)
-    assert "leased to cni:ctr1:eth0" in taken.out["msg"]  # type: ignore[index]
+    assert f"leased to cni:{plugin.cid('ctr1')}:eth0" in taken.out["msg"]  # type: ignore[index]
 
 
 def test_concurrent_adds_never_share_an_address(sandbox: Callable[[], Sandbox],

@@ -27,8 +27,9 @@ import pytest
 
 from .sandbox import ROOT
 
-# One worker runs this module (-n): its clone and venv are made once, and sandboxes() sees
-# only the dev.sh runs of this module, one at a time.
+# One worker runs this module (-n): its clone and venv are made once. sandboxes(pid) sees
+# only those of the dev.sh run with that pid (dev.sh names them nsp-dev-PID-RANDOM), not
+# those of other runs on the machine.
 pytestmark = pytest.mark.xdist_group("devsh")
 
 PROBE = "ip -4 addr; ip route; ping -c1 -W 5 10.10.10.100"
@@ -66,12 +67,25 @@ def installed(clone: Path) -> Path:
     return clone
 
 
+class Run(subprocess.CompletedProcess):
+    pid: int  # dev.sh's: in the names of its sandboxes
+
+
 def devsh(clone: Path, *args: str, netns: str | None = None, env: dict[str, str] | None = None,
-          drop: tuple[str, ...] = (), timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess:
+          drop: tuple[str, ...] = (), timeout: float = RUN_TIMEOUT) -> Run:
     environ = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in drop}
-    prefix = ["ip", "netns", "exec", netns] if netns else []
-    return subprocess.run([*prefix, str(clone / "dev.sh"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=environ, stdin=subprocess.DEVNULL, cwd="/")
+    prefix = ["ip", "netns", "exec", netns] if netns else []  # ip execs dev.sh: the same pid
+    argv = [*prefix, str(clone / "dev.sh"), *args]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ,
+                          stdin=subprocess.DEVNULL, cwd="/") as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    run = Run(argv, proc.returncode, out, err)
+    run.pid = proc.pid
+    return run
 
 
 def machine_net() -> str:
@@ -82,9 +96,10 @@ def machine_net() -> str:
     return re.sub(r"(valid|preferred)_lft \S+", "", "".join(shown))
 
 
-def sandboxes() -> set[str]:
+def sandboxes(pid: int) -> set[str]:
+    """The sandboxes of the dev.sh with this pid that are still there."""
     try:
-        return {name for name in os.listdir("/var/run/netns") if name.startswith(PREFIX)}
+        return {name for name in os.listdir("/var/run/netns") if name.startswith(f"{PREFIX}{pid}-")}
     except FileNotFoundError:
         return set()
 
@@ -143,14 +158,14 @@ class Monitor:
 
 
 def test_run_in_a_fresh_clone_leaves_the_machine_as_it_was(clone: Path) -> None:
-    before, boxes, dirs = machine_net(), sandboxes(), state_dirs()
+    before, dirs = machine_net(), state_dirs()
     with Monitor() as seen:
         proc = devsh(clone, "run", "--", "/bin/sh", "-c", PROBE, timeout=INSTALL_TIMEOUT)
     assert proc.returncode == 0, proc.stderr
     saw_probe(proc.stdout)
     assert seen.ours() == []
     assert machine_net() == before
-    assert sandboxes() == boxes
+    assert sandboxes(proc.pid) == set()
     assert leaked_state_dirs(dirs) == set()  # what netsetter kept for the sandbox host went with it
     assert (clone / ".venv" / ".installed").exists()
 
@@ -199,46 +214,43 @@ def test_modules_are_read_from_byte_code_compiled_at_install(installed: Path) ->
 
 def test_sandbox_mode_leaves_no_sandbox_on_sigterm_sigint_or_failure(installed: Path) -> None:
     for signum, status in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
-        before = sandboxes()
         # A session of its own: the signal comes from another process, not from a terminal's Ctrl-C.
         proc = subprocess.Popen([str(installed / "dev.sh"), "run", "--", "/bin/sh", "-c", "echo up; exec sleep 60"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                                 start_new_session=True)
         assert proc.stdout is not None
         assert proc.stdout.readline() == "up\n"
-        mine = {name for name in sandboxes() - before if name.startswith(f"{PREFIX}{proc.pid}-")}
+        mine = sandboxes(proc.pid)
         assert len(mine) == 1
-        inode = os.stat(f"/var/run/netns/{mine.pop()}").st_ino
+        inode = os.stat(f"/var/run/netns/{next(iter(mine))}").st_ino
         folder = state_folder_of(inode)
         assert folder is not None and os.path.isdir(folder)  # the container's lease lives there
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=RUN_TIMEOUT)
         assert proc.returncode == status, err
-        assert sandboxes() == before
+        assert sandboxes(proc.pid) == set()
         assert not os.path.exists(folder)
-    before = sandboxes()
     proc = devsh(installed, "run", "--bridge-addr", "10.10.10.300/24", "--", "/bin/true")
     assert proc.returncode == 2 and "10.10.10.300" in proc.stderr
-    assert sandboxes() == before
+    assert sandboxes(proc.pid) == set()
 
 
 def test_a_sandbox_left_by_a_killed_dev_sh_goes_with_the_next_run(installed: Path) -> None:
-    before = sandboxes()
     proc = subprocess.Popen([str(installed / "dev.sh"), "run", "--", "/bin/sh", "-c", "echo up; exec sleep 1"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None and proc.stdout.readline() == "up\n"
-    left = sandboxes() - before
+    left = sandboxes(proc.pid)
     proc.kill()  # no trap runs
     proc.wait()
     proc.stdout.close()
-    assert len(left) == 1 and left <= sandboxes()
+    assert len(left) == 1 and left <= sandboxes(proc.pid)
     name = left.pop()
     deadline = time.monotonic() + 30
     while subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.strip():
         assert time.monotonic() < deadline, "runner did not end with its container"
         time.sleep(0.2)
     assert devsh(installed, "run", "--", "/bin/true").returncode == 0
-    assert name not in sandboxes()
+    assert name not in sandboxes(proc.pid)
 
 
 def test_two_runs_at_once_each_in_a_sandbox_of_its_own(installed: Path) -> None:
