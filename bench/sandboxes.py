@@ -31,7 +31,8 @@ from nskit import syscalls
 from netsetter.compare.sandbox import Container, Sandbox
 
 THREAD_NETNS = "/proc/thread-self/ns/net"
-PREFIX = "bench-"  # sandbox names are nsp-bench-<case>-<random>: easy to spot, and to check none is left
+PREFIX = "bench-"  # sandbox names are nsp-bench-<case>-<random>: easy to spot on the machine
+MADE: set[str] = set()  # the sandboxes this run made: the ones it must leave none of
 
 # The netns the bench was started in, normally the machine's own. Taken at import,
 # before anything can have moved this thread.
@@ -78,6 +79,7 @@ def sandbox(tag: str) -> Iterator[Sandbox]:
     try:
         with shielded():
             box = Sandbox(tag=PREFIX + tag)
+            MADE.add(box.name)
         yield box
     finally:
         if box is not None:
@@ -120,9 +122,6 @@ def host(tag: str) -> Iterator[Sandbox]:
 
 
 def leftovers() -> list[str]:
-    """Sandboxes of the bench still registered under /var/run/netns (there should be none)."""
-    try:
-        names = os.listdir("/var/run/netns")
-    except FileNotFoundError:
-        return []
-    return sorted(f"/var/run/netns/{n}" for n in names if n.startswith("nsp-" + PREFIX))
+    """Sandboxes of this run still registered under /var/run/netns (there should be none).
+    Another bench's, running beside this one, are not this run's to judge."""
+    return sorted(f"/var/run/netns/{name}" for name in MADE if os.path.lexists(f"/var/run/netns/{name}"))

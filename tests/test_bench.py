@@ -24,6 +24,10 @@ from bench.timing import Stats, interleave
 
 from .sandbox import ROOT
 
+# One bench at a time: a bench judges only its own sandboxes, but bench_sandboxes() below
+# looks at every nsp-bench- name on the machine.
+pytestmark = pytest.mark.xdist_group("bench")
+
 TINY = ["--runs", "2", "--warmup", "0", "--containers", "2", "--scale", "1,2", "--fleet", "2",
         "--fleet-runs", "1", "--cpu-window", "0.2"]
 
