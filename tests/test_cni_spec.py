@@ -68,7 +68,7 @@ class Plugin:
 
     def cid(self, cid: str) -> str:
         """The container id as the plugin gets it: the test's, with the sandbox's suffix, since
-        the plugin names machine-wide things after it (/var/run/netns/netsetter-cni-...)."""
+        the plugin names the host end of the veth pair (and its marker) after it."""
         return f"{cid}-{self.box.name[-8:]}" if cid else cid
 
     def call(self, command: str | None, conf: dict[str, Any] | str | None = None, *, netns: str = "",

@@ -103,7 +103,7 @@ CNI_CONF = {"cniVersion": "1.0.0", "name": "trust", "type": "netsetter-cni", "br
 def cni(box, command, netns, backend="ip", cid="ctr1", ifname="eth0", conf=None, stdin=None):
     import json
 
-    # the sandbox's suffix: the plugin names machine-wide things after the id (netsetter-cni-...)
+    # the sandbox's suffix: the plugin names the host veth (and its marker) after the id
     env = {"NETSETTER_BACKEND": backend, "CNI_COMMAND": command, "CNI_CONTAINERID": f"{cid}-{box.name[-8:]}",
            "CNI_NETNS": netns, "CNI_IFNAME": ifname, "CNI_PATH": "/usr/lib/cni"}
     return box.run(sys.executable, "-m", "netsetter_cni.main", env=env,
