@@ -55,6 +55,7 @@ print(json.dumps({"missing": missing, "packets_per_s": (after - before) / 2}))
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # alone: the neighbour table it fills is the whole machine's
 def test_a_thousand_containers_on_one_bridge(sandbox):
     box = sandbox()
     containers = [box.container() for _ in range(N)]
