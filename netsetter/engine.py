@@ -160,14 +160,17 @@ def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target,
             notify(record)
             boundary.checkpoint()
             faults.ENGINE(step.name)
-            _run(step, record, backend, ctx)
-            notify(record)
-            if record.status == "ok":
-                ctx.made.add(step.name)
-                if step.undo is not None:
-                    undo.push(step.name, _undoer(step, record, backend, ctx, notify))
-                if step.name in RECORDED:
-                    progress()
+            # A step and its undo's push are one: a signal acts after, never between them
+            # (`ip link add` done, the run stopped before it knew: the pair was left).
+            with boundary.deferred():
+                _run(step, record, backend, ctx)
+                notify(record)
+                if record.status == "ok":
+                    ctx.made.add(step.name)
+                    if step.undo is not None:
+                        undo.push(step.name, _undoer(step, record, backend, ctx, notify))
+                    if step.name in RECORDED:
+                        progress()
     except (NsError, OSError, KeyboardInterrupt, Terminated) as exc:
         with boundary.deferred():  # the rollback runs whole, whatever signal comes next
             record.status = "failed"

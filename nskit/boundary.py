@@ -60,6 +60,17 @@ def install() -> None:
     """SIGINT and SIGTERM raise KeyboardInterrupt and Terminated, once (see above)."""
     for signum in STOPPING:
         signal.signal(signum, _on_signal)
+    sys.unraisablehook = _unraisable
+
+
+def _unraisable(info: "sys.UnraisableHookArgs") -> None:
+    # A signal raised where Python cannot let it through (a weakref callback of the import
+    # system, a __del__) is printed and dropped: drop it silently, and let it act at the next
+    # checkpoint or at the end of the next held section instead.
+    if isinstance(info.exc_value, (KeyboardInterrupt, Terminated)):
+        _State.raised, _State.pending = False, True
+        return
+    sys.__unraisablehook__(info)
 
 
 def _in_main_thread() -> bool:

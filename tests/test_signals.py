@@ -120,3 +120,47 @@ def test_a_signal_during_start_up_imports_is_one_line(sandbox, sig):
     before = everything(box, c)
     # 150 ms: past the interpreter's start, within typer's and the engine's imports.
     assert trial(box, c, "ip", before, sig, 0.15, None) == "undone"
+
+
+def paused_line(fifo, run: subprocess.Popen, timeout: float = 30) -> str:
+    """The line the pause hook writes, or "" should the run end (or hang) before it."""
+    import select
+
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        deadline, got = time.monotonic() + timeout, b""
+        while not got.endswith(b"\n") and time.monotonic() < deadline and run.poll() is None:
+            if select.select([fd], [], [], 0.1)[0]:
+                got += os.read(fd, 100)
+        return got.decode()
+    finally:
+        os.close(fd)
+
+
+def test_ls_shows_the_marked_links_of_a_killed_run(sandbox, tmp_path):
+    import json
+
+    box = sandbox()
+    c = box.container()
+    before = everything(box, c)
+    fifo = tmp_path / "pause"
+    os.mkfifo(fifo)
+    run = subprocess.Popen(["ip", "netns", "exec", box.name, "env", f"NETSETTER_TEST_PAUSE_AT=veth-host-master:{fifo}",
+                            sys.executable, "-m", "netsetter", str(c.pid), "--backend", "ip"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert paused_line(fifo, run) == "paused veth-host-master\n"
+    run.kill()
+    run.wait()
+    shown = box.netsetter("ls", "--json")
+    assert shown.returncode == 0, shown.stderr
+    half = json.loads(shown.stdout)["links_without_record"]
+    assert [link["name"] for link in half] == ["brg-demo", "veth_host"], half
+    assert all(f"pid:{c.pid}:" in link["owner"] for link in half), half
+    plain = box.netsetter("ls")
+    assert "veth_host: made by netsetter for" in plain.stdout, plain.stdout
+    assert box.netsetter(str(c.pid)).returncode == 0  # recovered: a finished record names them all
+    assert json.loads(box.netsetter("ls", "--json").stdout)["links_without_record"] == []
+    assert box.netsetter("down", str(c.pid), "--bridge").returncode == 0
+    assert json.loads(box.netsetter("ls", "--json").stdout)["links_without_record"] == []
+    assert everything(box, c) == before

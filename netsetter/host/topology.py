@@ -4,6 +4,8 @@
     containers                   netsetter's records: pid, names, address, alive or stale
     leases                       the address leases on each bridge
     NAT                          what each owner asked of nat.py
+    half-made links              links whose alias is netsetter's marker but that no record
+                                 names (a run killed before its record, or pending)
 """
 
 from __future__ import annotations
@@ -46,7 +48,22 @@ def topology() -> dict[str, Any]:
                                          for lease in leases.values()]})
     gone = [{"pid": r.pid, "host_interface": r.config["veth_host"], "address": r.config["container_addr"],
              "alive": r.alive()} for r in containers.values()]
-    return {"bridges": bridges, "records_without_link": gone, "nat": nat.summary()}
+    named = {name for r in records.all_here() if not r.pending
+             for name in (r.config["bridge"], r.config["veth_host"], r.config["veth_container"])}
+    half = [{"name": name, "owner": owner} for name, owner in sorted(marked_links().items()) if name not in named]
+    return {"bridges": bridges, "records_without_link": gone, "links_without_record": half, "nat": nat.summary()}
+
+
+def marked_links() -> dict[str, str]:
+    """The links of this netns whose alias is netsetter's marker, with the owner it names."""
+    import json
+    import subprocess
+
+    from backends.base import MARKER
+
+    out = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True).stdout
+    return {link["ifname"]: link["ifalias"][len(MARKER):] for link in json.loads(out or "[]")
+            if str(link.get("ifalias", "")).startswith(MARKER)}
 
 
 def render(view: dict[str, Any]) -> "Any":
@@ -73,6 +90,10 @@ def render(view: dict[str, Any]) -> "Any":
     for record in view["records_without_link"]:
         root.add(f"[red]record of pid {record['pid']} ({record['host_interface']}, {record['address']}): "
                  f"its link is gone[/] [dim]netsetter down {record['pid']} removes it[/]")
+    for link in view["links_without_record"]:
+        root.add(f"[yellow]{escape(link['name'])}: made by netsetter for {escape(link['owner'])}, no finished "
+                 f"record (a run was killed, or is running)[/] [dim]a re-run recovers it, `netsetter down` "
+                 f"removes it[/]")
     for owner in view["nat"]:
         n = root.add(f"NAT for {escape(owner['owner'])}")
         for m in owner["masquerade"]:
