@@ -25,7 +25,8 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from typing import TypeVar
 
 from nskit import syscalls
 from netsetter.compare.sandbox import Container, Sandbox
@@ -53,6 +54,8 @@ def check_away_from_home() -> None:
         raise SandboxError("refusing to configure a network: this thread is in the bench's home netns, "
                            "not in a sandbox")
 
+
+T = TypeVar("T")
 
 STOPPING = {signal.SIGINT, signal.SIGTERM}
 
@@ -85,6 +88,13 @@ def sandbox(tag: str) -> Iterator[Sandbox]:
         if box is not None:
             with shielded():
                 box.close()  # kills its containers, forgets netsetter's records, deletes the netns
+
+
+def entered(stack: ExitStack, made: AbstractContextManager[T]) -> T:
+    """``stack.enter_context(made)``, shielded: a signal cannot fall between a sandbox made
+    and ``stack`` owning its removal."""
+    with shielded():
+        return stack.enter_context(made)
 
 
 def container(box: Sandbox) -> Container:

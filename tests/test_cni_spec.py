@@ -359,8 +359,8 @@ def test_add_marks_both_ends_as_the_attachments(plugin: Plugin, make_netns: Call
     ns = make_netns()
     out = plugin.add(ns, cid="marked")
     host = out["interfaces"][1]["name"]
-    assert links(plugin.box.path)[host].get("ifalias") == "ns-proc:cni:marked:eth0"
-    assert links(ns)["eth0"].get("ifalias") == "ns-proc:cni:marked:eth0"
+    assert links(plugin.box.path)[host].get("ifalias") == f"ns-proc:cni:{plugin.cid('marked')}:eth0"
+    assert links(ns)["eth0"].get("ifalias") == f"ns-proc:cni:{plugin.cid('marked')}:eth0"
 
 
 def test_del_of_an_attachment_never_added_leaves_a_foreign_veth(plugin: Plugin,
@@ -377,8 +377,8 @@ def test_del_of_another_attachment_leaves_this_ones_link(plugin: Plugin, make_ne
     ns = make_netns()
     plugin.add(ns, cid="one")
     plugin.ok("DEL", ns, cid="two")  # same netns and CNI_IFNAME, another container id: not its eth0
-    assert links(ns)["eth0"].get("ifalias") == "ns-proc:cni:one:eth0"
-    assert list(leases(plugin.box).values()) == ["cni:one:eth0"]
+    assert links(ns)["eth0"].get("ifalias") == f"ns-proc:cni:{plugin.cid('one')}:eth0"
+    assert list(leases(plugin.box).values()) == [f"cni:{plugin.cid('one')}:eth0"]
     plugin.ok("DEL", ns, cid="one")
     assert "eth0" not in links(ns)
     assert leases(plugin.box) == {}
@@ -400,7 +400,7 @@ def paused_add(plugin: Plugin, netns: str, tmp_path: Path, point: str, **env: st
     """An ADD process paused at ``point`` (the fault hook's FIFO); the block may kill it."""
     fifo = tmp_path / f"pause-{point}"
     os.mkfifo(fifo)
-    variables = {"NETSETTER_BACKEND": plugin.backend, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "ctr1",
+    variables = {"NETSETTER_BACKEND": plugin.backend, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": plugin.cid("ctr1"),
                  "CNI_NETNS": netns, "CNI_IFNAME": "eth0", "NETSETTER_CNI_TEST_PAUSE_AT": f"{point}:{fifo}", **env}
     proc = subprocess.Popen(["ip", "netns", "exec", plugin.box.name, "env",
                              *(f"{k}={v}" for k, v in variables.items()), *PLUGIN],

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..context import Context, tool
 from ..results import Row
-from ..sandboxes import check_away_from_home, host, container as new_container
+from ..sandboxes import check_away_from_home, entered, host, container as new_container
 from ..timing import Stopwatch, interleave
 from .commands import CommandFailed, run as run_command
 
@@ -80,7 +80,7 @@ class Plugin:
     def add(self) -> float:
         stack = ExitStack()
         try:
-            box = stack.enter_context(host("cni"))
+            box = entered(stack, host("cni"))
             container = new_container(box)
             netns, cid = f"/proc/{container.pid}/ns/net", f"bench-{next(self.made)}"
             seconds = call(self.executable, "ADD", self.config, netns, cid)

@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from .. import addressing
 from ..context import Context
 from ..results import Row
-from ..sandboxes import check_away_from_home, host, inside, sandbox, container as new_container
+from ..sandboxes import check_away_from_home, host, inside, entered, sandbox, container as new_container
 from ..timing import Measure, Stopwatch, interleave
 from .commands import CommandFailed, addresses, run as run_command, timed, warm_imports
 
@@ -29,7 +29,7 @@ from .commands import CommandFailed, addresses, run as run_command, timed, warm_
 def script_runs(ctx: Context, n: int) -> Measure:
     def once() -> float:
         with ExitStack() as stack:
-            boxes = [stack.enter_context(sandbox("many")) for _ in range(n)]
+            boxes = [entered(stack, sandbox("many")) for _ in range(n)]
             containers = [new_container(box) for box in boxes]
             total = 0.0
             for box, container in zip(boxes, containers, strict=True):
