@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from .errors import INVALID_CONFIG, INVALID_ENVIRONMENT, OPERATION_FAILED, CniError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def find(kind: str) -> str:

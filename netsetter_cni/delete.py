@@ -21,7 +21,6 @@ other containers of the network.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from netsetter.host.lock import host_lock
 from . import netns
@@ -32,6 +31,7 @@ from .errors import UNKNOWN_CONTAINER, CniError
 from backends.base import marker
 from netsetter.host.links import delete_link
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
 if TYPE_CHECKING:
     from backends.base import Backend
 
