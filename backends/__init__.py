@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING
 
 from nskit.errors import NsError, UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
 if TYPE_CHECKING:
     from .base import Backend
 

@@ -13,7 +13,6 @@ import json
 import os
 import shlex
 import shutil
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
@@ -43,10 +42,15 @@ def errno_of(message: str) -> int | None:
     return None
 
 
-@dataclass
 class IpBackend(Backend):
     name = "ip"
-    _ip: Any = field(default=None, repr=False)
+
+    def __init__(self) -> None:
+        import sh
+
+        super().__init__()
+        self._sh = sh
+        self._ip: Any = sh.Command("ip").bake(_tty_out=False)
 
     @classmethod
     def unavailable(cls) -> str | None:
@@ -57,12 +61,6 @@ class IpBackend(Backend):
         except ImportError:
             return "the sh package is not installed (pip install sh)"
         return None
-
-    def __post_init__(self) -> None:
-        import sh
-
-        self._sh = sh
-        self._ip = sh.Command("ip").bake(_tty_out=False)
 
     # --- running ---------------------------------------------------------
     def _run(self, verb: str, obj: str, args: list[str], netns: str | None = None,

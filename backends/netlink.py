@@ -11,7 +11,6 @@ was created in, so no helper process is needed (pyroute2's own
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
@@ -27,10 +26,16 @@ IFF_UP = 0x1
 RT_SCOPE_LINK = 253
 
 
-@dataclass
 class NetlinkBackend(Backend):
     name = "netlink"
-    _sockets: dict[object, Any] = field(default_factory=dict, repr=False)
+
+    def __init__(self) -> None:
+        from pyroute2 import IPRoute
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        super().__init__()
+        self._sockets: dict[object, Any] = {}
+        self._IPRoute, self._NetlinkError = IPRoute, NetlinkError
 
     @classmethod
     def unavailable(cls) -> str | None:
@@ -39,12 +44,6 @@ class NetlinkBackend(Backend):
         except ImportError:
             return "pyroute2 is not installed (pip install pyroute2)"
         return None
-
-    def __post_init__(self) -> None:
-        from pyroute2 import IPRoute
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        self._IPRoute, self._NetlinkError = IPRoute, NetlinkError
 
     # --- sockets -----------------------------------------------------------
     def _ipr(self, netns: str | None) -> Any:

@@ -11,14 +11,16 @@ CNI ADD's reads NETSETTER_CNI_TEST_*, with a point after each stage.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from nskit.errors import OpError
+from nskit.record import Record
 
 
-@dataclass(frozen=True)
-class FaultHook:
-    prefix: str
+class FaultHook(Record):
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
 
     def __call__(self, point: str) -> None:
         fail = f"{self.prefix}_FAIL_AT"

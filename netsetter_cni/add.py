@@ -30,11 +30,9 @@ process for the ip backend, which makes their number matter.
 from __future__ import annotations
 
 import errno
-from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from functools import partial
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
 
 from backends.base import Link, marker
 from nskit.errors import OpError
@@ -51,7 +49,9 @@ from .delegate import run_plugin
 from .errors import INTERFACE_EXISTS, NO_ADDRESS, OPERATION_FAILED, UNSUPPORTED_FIELD, CniError, as_cni_error
 from .result import Interface, IpConfig, Result, Route, parse
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
 if TYPE_CHECKING:
+    from typing import Any
     from backends.base import Backend
 
 CONTAINER_INDEX = 2  # the container's interface in the result: after the bridge and the host end
@@ -124,7 +124,7 @@ def ensure_bridge(backend: "Backend", conf: NetConf, undo: UndoStack) -> "Link":
         backend.link_set_up(name)
         if not made:  # an existing bridge that was down: down again on failure
             undo.push(f"set {name} down", lambda: backend.link_set_down(name))
-        link = replace(link, up=True)
+        link = link.replace(up=True)
     return link
 
 

@@ -28,17 +28,18 @@ cannot work. Nothing on the host is touched before this has passed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address, ip_network
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from nskit.errors import UsageError
 from nskit.names import check_ifname
+from nskit.record import Record
 
 from . import version
 from .errors import INVALID_CONFIG, INVALID_ENVIRONMENT, UNSUPPORTED_FIELD, CniError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
 if TYPE_CHECKING:
+    from typing import Any, NoReturn
     from netsetter.host.ipam import Pool
 
 DEFAULT_BRIDGE = "cni0"  # the bridge plugin's default
@@ -50,19 +51,24 @@ UNSUPPORTED_BRIDGE_KEYS = ("vlan", "vlanTrunk", "preserveDefaultVlan", "macspoof
 MIN_MTU, MAX_MTU = 68, 65535  # IPv4's minimum (RFC 791); a veth's maximum (ETH_MAX_MTU)
 
 
-@dataclass(frozen=True)
-class RouteConf:
-    dst: IPv4Network
-    gw: IPv4Address | None = None  # None: via the gateway
+class RouteConf(Record):
+    __slots__ = ("dst", "gw")
+
+    def __init__(self, dst: IPv4Network, gw: IPv4Address | None = None) -> None:
+        self.dst = dst
+        self.gw = gw  # None: via the gateway
 
 
-@dataclass(frozen=True)
-class Ipam:
-    subnet: IPv4Network
-    gateway: IPv4Address
-    range_start: IPv4Address
-    range_end: IPv4Address
-    routes: tuple[RouteConf, ...] = ()
+class Ipam(Record):
+    __slots__ = ("subnet", "gateway", "range_start", "range_end", "routes")
+
+    def __init__(self, subnet: IPv4Network, gateway: IPv4Address, range_start: IPv4Address,
+                 range_end: IPv4Address, routes: tuple[RouteConf, ...] = ()) -> None:
+        self.subnet = subnet
+        self.gateway = gateway
+        self.range_start = range_start
+        self.range_end = range_end
+        self.routes = routes
 
     def prefixed(self, address: IPv4Address) -> IPv4Interface:
         return IPv4Interface(f"{address}/{self.subnet.prefixlen}")
@@ -74,23 +80,32 @@ class Ipam:
         return Pool.for_range(bridge, self.subnet, self.gateway, self.range_start, self.range_end)
 
 
-@dataclass(frozen=True)
-class NetConf:
-    cni_version: str
-    name: str
-    bridge: str = DEFAULT_BRIDGE
-    is_gateway: bool = False
-    is_default_gateway: bool = False
-    ip_masq: bool = False
-    mtu: int | None = None
-    ipam: Ipam | None = None
-    dns: dict[str, Any] = field(default_factory=dict)
-    prev_result: dict[str, Any] | None = None
-    hairpin: bool = False
-    promisc: bool = False
-    force_address: bool = False
-    ipam_plugin: str | None = None  # ipam.type naming an IPAM plugin to delegate to
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # what the IPAM plugin gets
+class NetConf(Record):
+    __slots__ = ("cni_version", "name", "bridge", "is_gateway", "is_default_gateway", "ip_masq", "mtu", "ipam",
+                 "dns", "prev_result", "hairpin", "promisc", "force_address", "ipam_plugin", "raw")
+    _uncompared = ("raw",)
+
+    def __init__(self, cni_version: str, name: str, bridge: str = DEFAULT_BRIDGE, is_gateway: bool = False,
+                 is_default_gateway: bool = False, ip_masq: bool = False, mtu: int | None = None,
+                 ipam: Ipam | None = None, dns: dict[str, Any] | None = None,
+                 prev_result: dict[str, Any] | None = None, hairpin: bool = False, promisc: bool = False,
+                 force_address: bool = False, ipam_plugin: str | None = None,
+                 raw: dict[str, Any] | None = None) -> None:
+        self.cni_version = cni_version
+        self.name = name
+        self.bridge = bridge
+        self.is_gateway = is_gateway
+        self.is_default_gateway = is_default_gateway
+        self.ip_masq = ip_masq
+        self.mtu = mtu
+        self.ipam = ipam
+        self.dns = {} if dns is None else dns
+        self.prev_result = prev_result
+        self.hairpin = hairpin
+        self.promisc = promisc
+        self.force_address = force_address
+        self.ipam_plugin = ipam_plugin  # ipam.type naming an IPAM plugin to delegate to
+        self.raw = {} if raw is None else raw  # what the IPAM plugin gets; not compared, not shown
 
     def routes(self) -> list[RouteConf]:
         """The container's routes: ipam.routes, then the default route for isDefaultGateway

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from .errors import INVALID_CONFIG, INVALID_ENVIRONMENT, OPERATION_FAILED, CniError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def find(kind: str) -> str:
@@ -36,6 +39,12 @@ def find(kind: str) -> str:
 def run_plugin(kind: str, command: str, conf: dict[str, Any], **env_changes: str) -> dict[str, Any] | None:
     """Run ``kind`` for ``command`` (with ``env_changes`` to our CNI_* variables, as GC's DEL of
     one attachment needs); its JSON result (None when it prints nothing)."""
+    return start_plugin(kind, command, conf, **env_changes).result()
+
+
+def start_plugin(kind: str, command: str, conf: dict[str, Any], **env_changes: str) -> Running:
+    """``kind`` started for ``command``, its configuration written to its stdin: the caller does
+    other work while it runs (DEL removes the links meanwhile), then takes ``result()``."""
     path = find(kind)
     data = json.dumps(conf).encode()
     env = dict(os.environ, **env_changes, CNI_COMMAND=command)
@@ -52,34 +61,46 @@ def run_plugin(kind: str, command: str, conf: dict[str, Any], **env_changes: str
     os.close(in_r)
     os.close(out_w)
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(in_w, view):]
-        except BrokenPipeError:
-            pass  # it did not read it all: its exit status says why
-        finally:
-            os.close(in_w)
-        chunks = []
-        while chunk := os.read(out_r, 65536):
-            chunks.append(chunk)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(in_w, view):]
+    except BrokenPipeError:
+        pass  # it did not read it all: its exit status says why
     finally:
-        os.close(out_r)
-        _, status = os.waitpid(pid, 0)
-    out = b"".join(chunks)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise _their_error(kind, command, code, out)
-    if not out.strip():
-        return None
-    try:
-        result = json.loads(out)
-    except ValueError as exc:
-        raise CniError(OPERATION_FAILED, f'failed to decode the {command} result of IPAM plugin "{kind}": {exc}') from None
-    if not isinstance(result, dict):
-        raise CniError(OPERATION_FAILED, f'failed to decode the {command} result of IPAM plugin "{kind}": '
-                       "not a JSON object")
-    return result
+        os.close(in_w)
+    return Running(kind, command, pid, out_r)
+
+
+class Running:
+    """An IPAM plugin started by start_plugin: its stdout still to read, its exit still to reap."""
+
+    def __init__(self, kind: str, command: str, pid: int, out: int) -> None:
+        self.kind, self.command, self.pid, self.out = kind, command, pid, out
+
+    def result(self) -> dict[str, Any] | None:
+        """Its JSON result (None when it prints nothing), or its failure as a CniError."""
+        chunks = []
+        try:
+            while chunk := os.read(self.out, 65536):
+                chunks.append(chunk)
+        finally:
+            os.close(self.out)
+            _, status = os.waitpid(self.pid, 0)
+        out = b"".join(chunks)
+        kind, command = self.kind, self.command
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            raise _their_error(kind, command, code, out)
+        if not out.strip():
+            return None
+        try:
+            result = json.loads(out)
+        except ValueError as exc:
+            raise CniError(OPERATION_FAILED, f'failed to decode the {command} result of IPAM plugin "{kind}": {exc}') from None
+        if not isinstance(result, dict):
+            raise CniError(OPERATION_FAILED, f'failed to decode the {command} result of IPAM plugin "{kind}": '
+                           "not a JSON object")
+        return result
 
 
 def _their_error(kind: str, command: str, code: int, out: bytes) -> CniError:

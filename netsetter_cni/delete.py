@@ -21,27 +21,38 @@ other containers of the network.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from netsetter.host.lock import host_lock
 from . import netns
 from .args import Invocation
 from .config import NetConf
-from .delegate import run_plugin
+from .delegate import start_plugin
 from .errors import UNKNOWN_CONTAINER, CniError
 from backends.base import marker
 from netsetter.host.links import delete_link
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
 if TYPE_CHECKING:
     from backends.base import Backend
 
 
 def delete(inv: Invocation, conf: NetConf, backend: "Backend") -> list[str]:
     """Remove the attachment; return what was removed (for the trace), empty when nothing was left."""
+    if not conf.ipam_plugin:
+        return _delete_own(inv, conf, backend)
+    # Started first, as the reference bridge plugin runs it first: its lease goes even if the links
+    # are gone. It runs while the links are removed (each takes a few ms), then its result is taken.
+    ipam = start_plugin(conf.ipam_plugin, "DEL", conf.raw)
+    try:
+        done = _delete_own(inv, conf, backend)
+    finally:
+        ipam.result()
+    return [f'ran DEL of IPAM plugin "{conf.ipam_plugin}"', *done]
+
+
+def _delete_own(inv: Invocation, conf: NetConf, backend: "Backend") -> list[str]:
+    """What this plugin made: the veth pair, its own allocator's lease, its NAT rules."""
     done: list[str] = []
-    if conf.ipam_plugin:  # first, as the reference bridge plugin: its lease goes even if the links are gone
-        run_plugin(conf.ipam_plugin, "DEL", conf.raw)
-        done.append(f'ran DEL of IPAM plugin "{conf.ipam_plugin}"')
     with host_lock():
         done += delete_pair(inv, backend)
         if conf.ipam is not None:

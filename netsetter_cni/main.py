@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from nskit.errors import ExitStatus, Terminated, raise_on_sigterm
 
 from . import args, version
 from .errors import DECODE_FAILURE, INTERNAL, IO_FAILURE, CniError, as_cni_error
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def main() -> int:

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator
 
 from nskit.netns import INITIAL_NETNS, is_initial_netns, is_own_netns, ns_type
 from nskit.syscalls import CLONE_NEWNET
 
 from .errors import INVALID_ENVIRONMENT, IO_FAILURE, UNKNOWN_CONTAINER, CniError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 
 def state(path: str) -> str:

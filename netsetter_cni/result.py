@@ -18,40 +18,53 @@ none. podman requires a ``mac`` on every interface.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Any
+
+from nskit.record import Record
 
 from . import version
 from .errors import INVALID_CONFIG, CniError
 
-
-@dataclass(frozen=True)
-class Interface:
-    name: str
-    mac: str
-    sandbox: str = ""  # the netns path, for the interface inside the container
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
+if TYPE_CHECKING:
+    from typing import Any
 
 
-@dataclass(frozen=True)
-class IpConfig:
-    address: IPv4Interface
-    gateway: IPv4Address | None
-    interface: int | None  # index into Result.interfaces
+class Interface(Record):
+    __slots__ = ("name", "mac", "sandbox")
+
+    def __init__(self, name: str, mac: str, sandbox: str = "") -> None:
+        self.name = name
+        self.mac = mac
+        self.sandbox = sandbox  # the netns path, for the interface inside the container
 
 
-@dataclass(frozen=True)
-class Route:
-    dst: IPv4Network
-    gw: IPv4Address | None = None
+class IpConfig(Record):
+    __slots__ = ("address", "gateway", "interface")
+
+    def __init__(self, address: IPv4Interface, gateway: IPv4Address | None, interface: int | None) -> None:
+        self.address = address
+        self.gateway = gateway
+        self.interface = interface  # index into Result.interfaces
 
 
-@dataclass
-class Result:
-    interfaces: list[Interface] = field(default_factory=list)
-    ips: list[IpConfig] = field(default_factory=list)
-    routes: list[Route] = field(default_factory=list)
-    dns: dict[str, Any] = field(default_factory=dict)
+class Route(Record):
+    __slots__ = ("dst", "gw")
+
+    def __init__(self, dst: IPv4Network, gw: IPv4Address | None = None) -> None:
+        self.dst = dst
+        self.gw = gw
+
+
+class Result(Record):
+    __slots__ = ("interfaces", "ips", "routes", "dns")
+
+    def __init__(self, interfaces: list[Interface] | None = None, ips: list[IpConfig] | None = None,
+                 routes: list[Route] | None = None, dns: dict[str, Any] | None = None) -> None:
+        self.interfaces = [] if interfaces is None else interfaces
+        self.ips = [] if ips is None else ips
+        self.routes = [] if routes is None else routes
+        self.dns = {} if dns is None else dns
 
     def render(self, cni_version: str) -> dict[str, Any]:
         """The result as the spec's JSON object for ``cni_version``."""

@@ -25,10 +25,13 @@ from __future__ import annotations
 import signal
 import sys
 from contextlib import contextmanager
-from typing import Callable, Iterator, NoReturn
 
 from .errors import ExitStatus, NsError, Terminated
 from .leave import leave
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
+if TYPE_CHECKING:
+    from typing import Callable, Iterator, NoReturn
 
 STOPPING = (signal.SIGINT, signal.SIGTERM)
 

@@ -73,11 +73,14 @@ def cookie(path: str | None = None) -> int:
     For ``path``, a short-lived thread enters the netns with setns(2), makes the
     socket and leaves: the caller's thread never changes namespace.
     """
-    import socket
+    import _socket as socket  # not socket.py: see backends/rtnl/channel.py
 
     if path is None:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
             return int.from_bytes(sock.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8), "little")
+        finally:
+            sock.close()
     import threading
 
     from . import syscalls

@@ -14,7 +14,9 @@ Used by the netsetter engine's rollback and by CNI ADD.
 
 from __future__ import annotations
 
-from typing import Callable
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
+if TYPE_CHECKING:
+    from typing import Callable
 
 
 class UndoStack:

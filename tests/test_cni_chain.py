@@ -382,3 +382,26 @@ def test_ipam_plugin_errors_reach_the_runtime_and_leave_nothing(sandbox: Callabl
     assert 'IPAM plugin "nsp-fake-ipam"' in error["msg"], error
     assert not [n for n, link in kernel_links(box.path).items() if link.get("master") == "cnichain0"]
     assert "eth0" not in kernel_links(ns)
+
+
+def test_a_failing_ipam_del_is_reported_and_the_links_still_go(sandbox: Callable[[], Sandbox], cni_path: Path,
+                                                               make_netns: Callable[[], str]) -> None:
+    # DEL runs the IPAM plugin while it removes the links: its failure reaches the runtime (which
+    # retries DEL), the links are gone either way
+    box, ns = sandbox(), make_netns()
+    fake = cni_path / "nsp-fake-ipam-del"
+    fake.write_text("#!/bin/sh\ncat >/dev/null\nif [ \"$CNI_COMMAND\" = ADD ]; then\n"
+                    "  echo '{\"cniVersion\": \"1.0.0\", \"ips\": [{\"address\": \"10.244.9.5/24\"}]}'; exit 0\nfi\n"
+                    "echo '{\"cniVersion\": \"1.0.0\", \"code\": 11, \"msg\": \"lease store busy\"}'\nexit 1\n")
+    fake.chmod(0o755)
+    conflist = flannel_conflist(Path("/nonexistent"))
+    conflist["plugins"][0]["ipam"] = {"type": "nsp-fake-ipam-del"}
+    runtime = Runtime(box, cni_path, conflist, {})
+    added = runtime.exec("ADD", conflist["plugins"][0], ns, None, "delpod")
+    assert added.returncode == 0, added.stdout
+    assert "eth0" in kernel_links(ns)
+    proc = runtime.exec("DEL", conflist["plugins"][0], ns, None, "delpod")
+    error = json.loads(proc.stdout)
+    assert proc.returncode == 1 and error["code"] == 11 and 'IPAM plugin "nsp-fake-ipam-del"' in error["msg"], error
+    assert "eth0" not in kernel_links(ns)
+    assert not [n for n, link in kernel_links(box.path).items() if link.get("master") == "cnichain0"]

@@ -44,6 +44,36 @@ def test_the_shell_front_answers_what_version_py_answers() -> None:
     assert json.loads(line[line.index("'{") + 1:line.rindex("'")]) == json.loads(version.version_result())
 
 
+@pytest.mark.parametrize("editable", ["finder", "pth"])
+def test_the_shell_front_finds_the_plugin_from_any_directory_and_not_from_the_cwd(tmp_path, editable: str) -> None:  # type: ignore[no-untyped-def]
+    """Laid out as pip installs it (bin/ beside lib/pythonX.Y/site-packages), with the editable
+    install of either setuptools form; run from a directory holding a decoy netsetter_cni."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "bin").mkdir()
+    shutil.copy(root / "bin" / "netsetter-cni", tmp_path / "bin")
+    (tmp_path / "bin" / "python").symlink_to(sys.executable)
+    site = tmp_path / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    site.mkdir(parents=True)
+    if editable == "finder":
+        (site / "__editable__.ns_proc-0.1.0.pth").write_text("import __editable___ns_proc_finder; x()")
+        mapping = {name: str(root / name) for name in ("backends", "netsetter", "netsetter_cni", "nskit")}
+        (site / "__editable___ns_proc_finder.py").write_text(f"import sys\nMAPPING: dict[str, str] = {mapping!r}\n")
+    else:
+        (site / "__editable__.ns_proc-0.1.0.pth").write_text(f"{root}\n")
+    decoy = tmp_path / "cwd" / "netsetter_cni"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise SystemExit('the decoy ran')")
+    proc = subprocess.run([str(tmp_path / "bin" / "netsetter-cni")], input="{}", capture_output=True, text=True,
+                          cwd=decoy.parent, env={"PATH": os.environ["PATH"], "CNI_COMMAND": "ADD"})
+    assert proc.returncode == 1 and json.loads(proc.stdout)["code"] == 4, (proc.stdout, proc.stderr)
+
+
 @pytest.mark.parametrize("command", [None, "", "add", "status", "REPAIR"])
 def test_bad_command_is_code_4_naming_the_variable(command: str | None) -> None:
     with pytest.raises(errors.CniError) as info:

@@ -64,3 +64,13 @@ def test_commands_leave_with_their_status_and_their_output_flushed():
     bad = subprocess.run([sys.executable, "-m", "runner", "start", "--no-such-option"], capture_output=True,
                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert bad.returncode == 2 and "no-such-option" in bad.stderr
+
+
+def test_cni_add_and_del_paths_import_no_typing_dataclasses_or_socket_py():
+    # each costs a CNI call ~5-10 ms (dataclasses pulls in inspect, ast, tokenize): their
+    # classes are nskit.record.Record subclasses, their typing names only under TYPE_CHECKING
+    loaded = imported("import netsetter_cni.main, netsetter_cni.commands, netsetter_cni.add, netsetter_cni.delete\n"
+                      "import backends\nbackends.open_backend('rtnl').close()")
+    assert {"netsetter_cni.add", "netsetter_cni.delete", "backends.rtnl.backend", "netsetter.faults"} <= loaded
+    slow = {"typing", "dataclasses", "inspect", "socket", "selectors"}  # socket.py: _socket does
+    assert not loaded & slow, loaded & slow

@@ -5,10 +5,10 @@ Shared by `netsetter down` (teardown.py) and the CNI plugin's ADD rollback, DEL 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from nskit.errors import OpError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
 if TYPE_CHECKING:
     from backends.base import Backend
 

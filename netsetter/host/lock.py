@@ -12,9 +12,12 @@ import fcntl
 import os
 import time
 from contextlib import contextmanager
-from typing import Iterator
 
 from . import state_dir
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms a CNI call)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 
 @contextmanager
