@@ -45,6 +45,8 @@ from nskit.netns import cookie as netns_cookie
 from .sandbox import ROOT, Sandbox
 
 pytestmark = [pytest.mark.podman, pytest.mark.slow,  # a podman container per test
+              # one worker: the fixture judges podman's netns files in /run/netns, which are the machine's
+              pytest.mark.xdist_group("podman"),
               pytest.mark.skipif(not (shutil.which("podman") and shutil.which("crun")),
                                  reason="podman and crun are not installed (apt-get install podman crun)")]
 
