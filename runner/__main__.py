@@ -3,9 +3,17 @@ then the CLI's imports (typer), so that Ctrl-C at any moment is one line and 130
 
 from __future__ import annotations
 
-from typing import Callable, NoReturn
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing before the handlers
+if TYPE_CHECKING:
+    from typing import Callable, NoReturn
 
-from nskit.boundary import start
+try:
+    from nskit.boundary import start
+except KeyboardInterrupt:  # Ctrl-C before the handlers existed: the same one line and 130
+    import os
+
+    os.write(2, b"runner: interrupted\n")
+    os._exit(130)
 
 
 def _load() -> Callable[[], int]:

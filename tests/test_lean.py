@@ -56,6 +56,27 @@ def test_fast_path_on_rtnl_imports_no_other_backend():
     assert not loaded & {*HEAVY, "typer", "backends.iproute", "backends.netlink"}
 
 
+def test_ctrl_c_before_the_handlers_exist_is_still_one_line_and_130():
+    # Until nskit.boundary has installed its handlers, Python's own turns Ctrl-C into a
+    # traceback: the entry module imports nothing before it, and catches a KeyboardInterrupt
+    # raised while it loads. Here the interrupt comes as the import of nskit begins.
+    for entry in ("netsetter", "runner"):
+        code = ("import runpy, sys\n"
+                "before = set(sys.modules)\n"
+                "class Interrupt:\n"
+                "    def find_spec(self, name, path=None, target=None):\n"
+                "        if name == 'nskit':\n"
+                "            print(' '.join(sorted(set(sys.modules) - before)), flush=True)\n"
+                "            raise KeyboardInterrupt\n"
+                "sys.meta_path.insert(0, Interrupt())\n"
+                f"runpy.run_module('{entry}', run_name='__main__', alter_sys=True)\n")
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert (run.returncode, run.stderr) == (130, f"{entry}: interrupted\n"), run.stderr
+        assert entry in run.stdout.split(), run.stdout
+        assert set(run.stdout.split()) <= {entry, "__future__"}, run.stdout
+
+
 def test_commands_leave_with_their_status_and_their_output_flushed():
     # os._exit after main(): a status kept and every line printed, even to a pipe.
     ok = subprocess.run([sys.executable, "-m", "netsetter", "--help"], capture_output=True, text=True,
