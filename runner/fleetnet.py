@@ -124,6 +124,7 @@ class FleetNet:
             try:
                 route_between(self.bridge)
             except BaseException:
+                self.remove_bridge()  # if made here: nothing is on it yet
                 self.close()
                 raise
         self.pool = Pool.for_range(self.bridge, self.subnet, self.gateway.ip, self.subnet.network_address + 1)
