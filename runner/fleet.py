@@ -59,11 +59,18 @@ class Fleet:
     the gateway address on it (default: the subnet's first address); containers lease the
     following addresses. rootfs, cache_dir: as ``runner start --rootfs/--cache-dir``.
     init: run the command under catatonit (True) or as PID 1 itself (False).
+    routed: each container gets its address as a /32 and reaches every other address through
+    the gateway, which the current netns routes (forwarding on, ICMP redirects off there): no
+    neighbour entry is learned on either side, so that a thousand containers can all talk to
+    each other under the machine's gc_thresh3 (see fleetnet.py). False: one subnet on the link,
+    peers learned by ARP, the netns's forwarding untouched.
     """
 
     def __init__(self, bridge: str = "fl0", subnet: str = "10.30.0.0/16", *, gateway: str | None = None,
-                 rootfs: str | None = None, cache_dir: str | Path | None = None, init: bool = True) -> None:
+                 rootfs: str | None = None, cache_dir: str | Path | None = None, init: bool = True,
+                 routed: bool = False) -> None:
         self.net = fleetnet.FleetNet.parse(bridge, subnet, gateway)
+        self.net.routed = routed
         self._rootfs, self._cache = rootfs, Path(cache_dir) if cache_dir else None
         self._use_init = init
         self.containers: list[Container] = []

@@ -21,6 +21,21 @@ netns) dropped entries, so some containers did not answer. The fleet knows
 every MAC it gives, so it adds the entries itself, permanent: since Linux 4.20
 those are not counted against gc_thresh (net/core/neighbour.c, 58956317c8de).
 
+A routed fleet (Fleet(..., routed=True)) learns nothing at all: each container has
+its address as a /32, a link route to the gateway and `default via <gateway>`,
+so every packet it sends, to the host or to another container, goes to the
+gateway's permanent entry; the host routes it on, out of the same bridge, to
+the container's permanent entry. No entry is learned by ARP on either side, so
+none counts against gc_thresh, however many containers talk to each other (on a
+plain fleet a container that talks to 999 others learns 999 entries, and each
+of them learns one of it: past the machine's 1024 the kernel refuses new ones).
+The netns that plays the host gains, for as long as it lives (no other fleet
+or NAT rule is undone by a fleet that ends): net.ipv4.ip_forward = 1, and
+send_redirects = 0 on conf/all and on the bridge (the kernel sends an ICMP
+redirect when either is 1, and a container that takes one learns its peer by
+ARP after all). A firewall of that netns that drops forwarded packets (a DROP
+policy on FORWARD, as Docker sets) drops the containers' traffic to each other.
+
 Teardown deletes no link: when a container's last process ends, its netns
 goes, and the kernel deletes the veth pair with it, in batches (see fleet.py).
 The host lock is held only while leases are chosen; names need none, as a
@@ -60,6 +75,7 @@ class FleetNet:
     made_bridge: bool = False
     bridge_mac: str = ""  # the gateway's MAC, for each container's permanent neighbour entry
     pool: "Pool | None" = None
+    routed: bool = False  # each container a /32 routed by the host: see the module's docstring
     leased: dict[str, int] = field(default_factory=dict)  # owner -> pid
 
     @classmethod
@@ -104,6 +120,13 @@ class FleetNet:
         except BaseException:
             self.close()
             raise
+        if self.routed:
+            try:
+                route_between(self.bridge)
+            except BaseException:
+                self.remove_bridge()  # if made here: nothing is on it yet
+                self.close()
+                raise
         self.pool = Pool.for_range(self.bridge, self.subnet, self.gateway.ip, self.subnet.network_address + 1)
 
     def lease(self, pids: list[int]) -> list[IPv4Interface]:
@@ -119,7 +142,8 @@ class FleetNet:
         except OpError as exc:
             raise Failed("lease addresses on", self.bridge, exc.cause) from None
         self.leased.update(zip(owners, pids, strict=True))
-        return [IPv4Interface(f"{a}/{self.subnet.prefixlen}") for a in addresses]
+        prefix = 32 if self.routed else self.subnet.prefixlen  # what the container has on its eth0
+        return [IPv4Interface(f"{a}/{prefix}") for a in addresses]
 
     def host_side(self, pid: int, address: IPv4Interface) -> None:
         """veth_h<pid> on the bridge, up; its peer eth0 born in the netns of ``pid`` with a MAC
@@ -172,7 +196,9 @@ class FleetNet:
 
 
 def inside(address: IPv4Interface, gateway: IPv4Address, gateway_mac: str) -> None:
-    """The container's own half, run by the clone in its netns before it execs."""
+    """The container's own half, run by the clone in its netns before it execs. A /32
+    address is a routed fleet's: the gateway reached by a link route of its own, and through
+    it every other address (nothing on the link but the gateway, so nothing to learn by ARP)."""
     from backends.rtnl.backend import RtnlBackend
     from netsetter.fast import configure_inside
 
@@ -181,13 +207,43 @@ def inside(address: IPv4Interface, gateway: IPv4Address, gateway_mac: str) -> No
         # Not no_ipv6(): a thousand clones writing that sysctl at once spin on rtnl_trylock
         # (15 of 18 s of a 1000-container start); this request waits on the mutex instead.
         backend.link_set_addrgenmode_none(CONTAINER_IFNAME)
-        configure_inside(backend, CONTAINER_IFNAME, address, gateway)
+        if address.network.prefixlen == 32:
+            # `ip route add GATEWAY dev eth0` first, so that `default via GATEWAY` finds it on the link.
+            backend.addr_add(CONTAINER_IFNAME, address)
+            backend.link_set_up(CONTAINER_IFNAME)
+            backend.link_set_up("lo")
+            backend.route_add(IPv4Network(f"{gateway}/32"), None, CONTAINER_IFNAME)
+            backend.route_add_default(gateway, CONTAINER_IFNAME)
+        else:
+            configure_inside(backend, CONTAINER_IFNAME, address, gateway)
         # The gateway known without ARP, outside the shared table's gc limit (see host_side).
         backend.neigh_add_permanent(CONTAINER_IFNAME, gateway, gateway_mac)
     except OpError as exc:
         raise Failed("configure the network inside, on", CONTAINER_IFNAME, exc.cause) from None
     finally:
         backend.close()
+
+
+ROUTING_SYSCTLS = ("net/ipv4/ip_forward", "net/ipv4/conf/all/send_redirects", "net/ipv4/conf/{bridge}/send_redirects")
+
+
+def route_between(bridge: str) -> list[str]:
+    """The current netns routes between the containers of a routed fleet on ``bridge``:
+    forwarding on, ICMP redirects off (conf/all and the bridge: the kernel ORs them). Each is
+    written only when it differs; what was written, as `sysctl` would print it."""
+    done = []
+    for name, value in zip(ROUTING_SYSCTLS, ("1", "0", "0"), strict=True):
+        path = f"/proc/sys/{name.format(bridge=bridge)}"
+        try:
+            with open(path) as f:
+                if f.read().strip() == value:
+                    continue
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as exc:
+            raise Failed("route between the containers on", bridge, f"{exc.strerror} ({path})") from None
+        done.append(f"{name.format(bridge=bridge).replace('/', '.')} = {value}")
+    return done
 
 
 def no_ipv6(ifname: str) -> None:
