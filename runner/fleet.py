@@ -274,12 +274,15 @@ class Fleet:
                 self._wait_links_gone()
                 self.net.remove_bridge()
             finally:
-                self.net.close()
-                self._close_fds()
-                self._opened = False
-                if self._saved_term is not None:
-                    signal.signal(signal.SIGTERM, self._saved_term)  # type: ignore[arg-type]
-                    self._saved_term = None
+                try:
+                    self.net.unroute()  # a routed fleet's forwarding, set back unless another owner needs it
+                finally:
+                    self.net.close()
+                    self._close_fds()
+                    self._opened = False
+                    if self._saved_term is not None:
+                        signal.signal(signal.SIGTERM, self._saved_term)  # type: ignore[arg-type]
+                        self._saved_term = None
 
     def _wait_links_gone(self) -> None:
         end = time.monotonic() + GONE_TIMEOUT

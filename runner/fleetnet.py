@@ -29,12 +29,14 @@ the container's permanent entry. No entry is learned by ARP on either side, so
 none counts against gc_thresh, however many containers talk to each other (on a
 plain fleet a container that talks to 999 others learns 999 entries, and each
 of them learns one of it: past the machine's 1024 the kernel refuses new ones).
-The netns that plays the host gains, for as long as it lives (no other fleet
-or NAT rule is undone by a fleet that ends): net.ipv4.ip_forward = 1, and
-send_redirects = 0 on conf/all and on the bridge (the kernel sends an ICMP
-redirect when either is 1, and a container that takes one learns its peer by
-ARP after all). A firewall of that netns that drops forwarded packets (a DROP
-policy on FORWARD, as Docker sets) drops the containers' traffic to each other.
+The netns that plays the host routes for it while the fleet lives, as an owner of
+netsetter.host.nat (the one place that changes forwarding): net.ipv4.ip_forward = 1,
+send_redirects = 0 on conf/all and on the bridge (the kernel sends an ICMP redirect
+when either is 1, and a container that takes one learns its peer by ARP after all),
+and the bridge's traffic to itself accepted in NSPROC-FORWARD (so that a DROP policy
+on FORWARD, as Docker sets, does not cut the containers off from each other). When
+the fleet ends, what no other owner needs is set back as it was; should the
+supervisor be killed, `netsetter gc` does it.
 
 Teardown deletes no link: when a container's last process ends, its netns
 goes, and the kernel deletes the veth pair with it, in batches (see fleet.py).
@@ -76,6 +78,7 @@ class FleetNet:
     bridge_mac: str = ""  # the gateway's MAC, for each container's permanent neighbour entry
     pool: "Pool | None" = None
     routed: bool = False  # each container a /32 routed by the host: see the module's docstring
+    route_owner: str = ""  # the NAT owner that holds the routing (netsetter.host.nat.route)
     leased: dict[str, int] = field(default_factory=dict)  # owner -> pid
 
     @classmethod
@@ -122,7 +125,7 @@ class FleetNet:
             raise
         if self.routed:
             try:
-                route_between(self.bridge)
+                self.route()
             except BaseException:
                 self.remove_bridge()  # if made here: nothing is on it yet
                 self.close()
@@ -179,6 +182,37 @@ class FleetNet:
         except OpError:
             return []
 
+    def route(self) -> None:
+        """The current netns routes between the containers (netsetter.host.nat.route: forwarding
+        on, redirects off, the bridge's traffic to itself accepted), owned by this process."""
+        from netsetter.host import nat
+        from netsetter.host.ipam import pid_owner
+        from netsetter.host.lock import host_lock
+        from nskit.errors import NsError
+
+        owner = f"{pid_owner(os.getpid(), netns_inode(os.getpid()))}:route-{self.bridge}"
+        try:
+            with host_lock():
+                nat.route(self.bridge, owner)
+        except (NsError, OSError) as exc:
+            raise Failed("route between the containers on", self.bridge, exc) from None
+        self.route_owner = owner
+
+    def unroute(self) -> None:
+        """What route() asked for, released (what another owner still needs stays)."""
+        if not self.route_owner:
+            return
+        from netsetter.host import nat
+        from netsetter.host.lock import host_lock
+        from nskit.errors import NsError
+
+        try:
+            with host_lock():
+                nat.release(self.route_owner)
+        except (NsError, OSError) as exc:
+            raise Failed("stop routing between the containers on", self.bridge, exc) from None
+        self.route_owner = ""
+
     def remove_bridge(self) -> None:
         if self.made_bridge and self.backend is not None:
             try:
@@ -222,28 +256,6 @@ def inside(address: IPv4Interface, gateway: IPv4Address, gateway_mac: str) -> No
         raise Failed("configure the network inside, on", CONTAINER_IFNAME, exc.cause) from None
     finally:
         backend.close()
-
-
-ROUTING_SYSCTLS = ("net/ipv4/ip_forward", "net/ipv4/conf/all/send_redirects", "net/ipv4/conf/{bridge}/send_redirects")
-
-
-def route_between(bridge: str) -> list[str]:
-    """The current netns routes between the containers of a routed fleet on ``bridge``:
-    forwarding on, ICMP redirects off (conf/all and the bridge: the kernel ORs them). Each is
-    written only when it differs; what was written, as `sysctl` would print it."""
-    done = []
-    for name, value in zip(ROUTING_SYSCTLS, ("1", "0", "0"), strict=True):
-        path = f"/proc/sys/{name.format(bridge=bridge)}"
-        try:
-            with open(path) as f:
-                if f.read().strip() == value:
-                    continue
-            with open(path, "w") as f:
-                f.write(value)
-        except OSError as exc:
-            raise Failed("route between the containers on", bridge, f"{exc.strerror} ({path})") from None
-        done.append(f"{name.format(bridge=bridge).replace('/', '.')} = {value}")
-    return done
 
 
 def no_ipv6(ifname: str) -> None:

@@ -331,12 +331,19 @@ ROUTED = """
         seen["host_neigh"] = subprocess.run(["ip", "-4", "neigh", "show", "dev", "h17fr"],
                                             capture_output=True, text=True).stdout.splitlines()
         seen["sysctls"] = [sysctl("ip_forward"), sysctl("conf/all/send_redirects"), sysctl("conf/h17fr/send_redirects")]
+        seen["forward"] = subprocess.run(["iptables", "-S", "NSPROC-FORWARD"], capture_output=True,
+                                         text=True).stdout.splitlines()
+    seen["sysctls_after"] = [sysctl("ip_forward"), sysctl("conf/all/send_redirects")]
+    seen["forward_after"] = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True).stdout
     print(json.dumps(seen))
 """
 
 
 def test_a_routed_fleet_learns_no_neighbour_and_every_container_reaches_every_other(sandbox):
     box = sandbox()
+    # A host that drops what it forwards, as one with Docker does: the fleet's own rule lets
+    # its containers through to each other.
+    assert box.run("iptables", "-P", "FORWARD", "DROP").returncode == 0
     before = state_of(box)
     out = python_in(box, ROUTED)
     assert out.returncode == 0, out.stderr
@@ -355,6 +362,10 @@ def test_a_routed_fleet_learns_no_neighbour_and_every_container_reaches_every_ot
         assert [e.split()[0] for e in entries] == ["10.38.0.1"] and entries[0].split()[-1] == "PERMANENT", name
     assert len(seen["host_neigh"]) == 20 and all(e.split()[-1] == "PERMANENT" for e in seen["host_neigh"])
     assert seen["sysctls"] == ["1", "0", "0"]
+    assert seen["forward"] == ["-N NSPROC-FORWARD", "-A NSPROC-FORWARD -i h17fr -o h17fr -j ACCEPT"]
+    # Once the fleet is gone the netns is as it was: forwarding off, redirects on, no chain.
+    assert seen["sysctls_after"] == ["0", "1"]
+    assert "NSPROC" not in seen["forward_after"], seen["forward_after"]
     assert state_of(box) == before
 
 

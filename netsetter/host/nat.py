@@ -11,11 +11,15 @@ same FORWARD chain; ours jump from its top into NSPROC-FORWARD.
     nat PREROUTING     -> NSPROC-PREROUTING   published ports: DNAT to the container
     nat OUTPUT         -> NSPROC-OUTPUT       the same, for the host's own clients
 
+A routed fleet (runner.Fleet(routed=True)) is an owner too: its containers reach each
+other through the host, so the bridge's traffic to itself is accepted in NSPROC-FORWARD,
+forwarding is on, and ICMP redirects are off (conf/all and the bridge) while it lives.
+
 What each container asked for is kept in a file of its owner under
 /run/ns-proc/netns-<cookie>/nat/; every change rewrites that file and then
 reconciles our chains with what all owners want (rules shared by owners
 stay while one of them needs them). When the last owner goes, the chains and
-jumps go, and forwarding is set back off if we were the ones who turned it on.
+jumps go, and forwarding (and redirects) are set back if we were the ones who changed them.
 Callers hold the host's lock (:mod:`netsetter.host.lock`).
 """
 
@@ -32,6 +36,7 @@ from nskit.errors import OpError, UsageError
 from . import state_dir
 
 FORWARD_SYSCTL = "/proc/sys/net/ipv4/ip_forward"
+REDIRECTS_SYSCTL = "/proc/sys/net/ipv4/conf/{}/send_redirects"
 CHAINS = {("filter", "NSPROC-FORWARD"): "FORWARD", ("nat", "NSPROC-POSTROUTING"): "POSTROUTING",
           ("nat", "NSPROC-PREROUTING"): "PREROUTING", ("nat", "NSPROC-OUTPUT"): "OUTPUT"}
 
@@ -104,7 +109,8 @@ def owners() -> list[str]:
 def _update(owner: str, **changes: Any) -> None:
     folder = _folder()
     assert folder is not None
-    data = _load(folder, _owner_name(owner)) or {"owner": owner, "masquerade": [], "publish": []}
+    data = _load(folder, _owner_name(owner)) or {"owner": owner, "masquerade": [], "publish": [], "route": []}
+    data.setdefault("route", [])
     for key, item in changes.items():
         if item not in data[key]:
             data[key].append(item)
@@ -127,7 +133,13 @@ def _rules(owners: Iterable[dict[str, Any]]) -> set[Rule]:
                       ("filter", "NSPROC-FORWARD", f"-d {ip}/32 -o {br} -p {proto} -m {proto} --dport "
                                                    f"{p['container_port']} -m conntrack --ctstate DNAT -j ACCEPT"),
                       ("filter", "NSPROC-FORWARD", f"-i {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")}
+        for r in data.get("route", []):
+            rules.add(("filter", "NSPROC-FORWARD", f"-i {r['bridge']} -o {r['bridge']} -j ACCEPT"))
     return rules
+
+
+def _routed(owners: Iterable[dict[str, Any]]) -> set[str]:
+    return {r["bridge"] for data in owners for r in data.get("route", [])}
 
 
 # --- iptables ---------------------------------------------------------------------------
@@ -150,7 +162,8 @@ def _present(table: str, chain: str) -> set[str]:
 
 
 def _reconcile() -> list[str]:
-    wanted = _rules(_owners())
+    owners = _owners()
+    wanted = _rules(owners)
     done: list[str] = []
     for (table, chain), hook in CHAINS.items():
         if _iptables("-t", table, "-S", hook).find(f"-j {chain}") < 0:
@@ -170,6 +183,7 @@ def _reconcile() -> list[str]:
             _iptables("-t", table, "-D", hook, "-j", chain)
             _iptables("-t", table, "-X", chain)
     done += _forwarding(bool(wanted))
+    done += _redirects(_routed(owners))
     return done
 
 
@@ -192,7 +206,44 @@ def _forwarding(needed: bool) -> list[str]:
     return []
 
 
+def _redirects(bridges: set[str]) -> list[str]:
+    """ICMP redirects off on conf/all and each routed bridge while a routed fleet needs it
+    (the kernel sends one when either is 1, and a container told its peer is on the link
+    learns it by ARP after all); back on at the end only where we turned them off."""
+    folder = state_dir.open_dir("nat")
+    assert folder is not None
+    needed = {"all", *bridges} if bridges else set()
+    done = []
+    for name in sorted(needed):
+        path = REDIRECTS_SYSCTL.format(name)
+        with open(path) as f:
+            if f.read().strip() == "0":
+                continue
+        state_dir.write_file(folder, f"redirects-were-on.{name}", "")
+        with open(path, "w") as f:
+            f.write("0")
+        done.append(f"net.ipv4.conf.{name}.send_redirects = 0")
+    for marker in sorted(os.listdir(folder)):
+        name = marker.partition("redirects-were-on.")[2]
+        if not name or name in needed:
+            continue
+        os.unlink(marker, dir_fd=folder)
+        try:
+            with open(REDIRECTS_SYSCTL.format(name), "w") as f:
+                f.write("1")
+        except FileNotFoundError:  # the bridge is gone, and its settings with it
+            continue
+        done.append(f"net.ipv4.conf.{name}.send_redirects = 1 (as it was)")
+    return done
+
+
 # --- the API ------------------------------------------------------------------------------
+
+def route(bridge: str, owner: str) -> list[str]:
+    """Let the containers on ``bridge`` reach each other through the host (a routed fleet)."""
+    _update(owner, route={"bridge": bridge})
+    return _reconcile()
+
 
 def masquerade(bridge: str, subnet: IPv4Network, owner: str) -> list[str]:
     """Let the subnet reach beyond the bridge, masqueraded as the host."""
