@@ -100,4 +100,6 @@ def render(view: dict[str, Any]) -> "Any":
             n.add(f"masquerade {m['subnet']} leaving by any link but {escape(m['bridge'])}")
         for p in owner["publish"]:
             n.add(f"host port {p['host_port']}/{p['proto']} → {p['container']}:{p['container_port']}")
+        for r in owner.get("route", []):
+            n.add(f"routing between the containers on {escape(r['bridge'])} (a routed fleet)")
     return root
