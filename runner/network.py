@@ -34,6 +34,8 @@ from .deadline import Deadline, NotReady
 from .errors import Failed
 
 if TYPE_CHECKING:
+    from backends.base import Backend
+
     from .spec import Spec
     from .trace import Trace
 
@@ -53,10 +55,12 @@ class Network:
             self.undo()
 
 
-def set_up(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace", netns_fd: int | None = None) -> Network:
+def set_up(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace", netns_fd: int | None = None,
+           prepared: "Backend | None" = None) -> Network:
+    """The container's network; ``prepared``: what :func:`prepare` returned (as root)."""
     assert spec.net is not None
     if os.geteuid() == 0:
-        return in_process(pid, spec, deadline, trace, netns_fd)
+        return in_process(pid, spec, deadline, trace, netns_fd, prepared)
     return with_sudo(pid, spec, deadline, trace)
 
 
@@ -90,18 +94,36 @@ def reclaim(spec: "Spec") -> list[str]:
     return done
 
 
-def in_process(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace", netns_fd: int | None = None) -> Network:
+def prepare(pid: int, spec: "Spec") -> "Backend | None":
+    """As root, import the fast path and open its backend: the parent does it while the
+    child unshares (on another core), not after (the imports alone are ~15 ms of it).
+    None when the network is set up through sudo."""
+    if os.geteuid() != 0:
+        return None
+    from netsetter.fast import DEFAULT_BACKEND, open_fast_backend
+    from nskit.errors import NsError
+
+    try:
+        return open_fast_backend(spec.backend or DEFAULT_BACKEND)
+    except (NsError, OSError) as exc:
+        raise Failed("set up the network of container", pid, exc) from None
+
+
+def in_process(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace", netns_fd: int | None = None,
+               chosen: "Backend | None" = None) -> Network:
     """netsetter's fast path (:mod:`netsetter.fast`): the peer made in place, rtnl unless
-    --backend says otherwise, the host lock held only while names and the address are chosen."""
-    from netsetter.fast import DEFAULT_BACKEND, open_fast_backend, setup_fast, teardown_fast
+    --backend says otherwise, the host lock held only while names and the address are chosen.
+    ``chosen``: the backend :func:`prepare` opened, closed here on failure and with the network."""
+    from netsetter.fast import setup_fast, teardown_fast
     from nskit.errors import NsError
 
     if deadline.expired():
+        if chosen is not None:
+            chosen.close()
         raise NotReady("the network", deadline.seconds)
-    try:
-        chosen = open_fast_backend(spec.backend or DEFAULT_BACKEND)
-    except (NsError, OSError) as exc:
-        raise Failed("set up the network of container", pid, exc) from None
+    if chosen is None:
+        chosen = prepare(pid, spec)
+        assert chosen is not None
     try:
         made = setup_fast(pid, spec.net, chosen, masquerade=spec.masquerade, publish=spec.publish,
                           netns_fd=netns_fd)

@@ -37,6 +37,10 @@ from .errors import Failed, Interrupted, RunnerError
 from .spec import Spec
 from .trace import Trace
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from backends.base import Backend
+
 
 @dataclass
 class Outcome:
@@ -98,15 +102,20 @@ class Container:
     netns_fd: int | None = None
     network: network.Network | None = None
     status: int | None = None  # the child's wait status, once reaped
+    prepared: Backend | None = None  # network.prepare's backend, until set_up takes it
 
     def start(self, spec: Spec, deadline: Deadline) -> None:
+        if spec.net is not None:  # while the child unshares: the network code's imports, its socket
+            self.prepared = network.prepare(self.pid, spec)
+            self.trace("parent", "network code loaded")
         self.chan.wait_for(Message.UNSHARED, deadline)
         self.netns_fd = os.open(f"/proc/{self.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         idmap.write_maps(self.pid, self.mapping)
         self.chan.send(Message.MAPPED)
         self.trace("parent", f"mapped ids: {self.mapping.describe()}")
         if spec.net is not None:
-            self.network = network.set_up(self.pid, spec, deadline, self.trace, self.netns_fd)
+            prepared, self.prepared = self.prepared, None  # set_up owns it now, closes it on failure
+            self.network = network.set_up(self.pid, spec, deadline, self.trace, self.netns_fd, prepared)
             self.trace("parent", f"network ready: {self.network.summary}")
         stop = signals.take_stop_signal()  # Ctrl-C or kill while we were busy
         if stop is not None:
@@ -144,6 +153,9 @@ class Container:
 
     def cleanup(self) -> None:
         try:
+            if self.prepared is not None:  # opened, but the start failed before set_up took it
+                self.prepared.close()
+                self.prepared = None
             if self.network is not None:
                 self.network.remove()
                 self.network = None

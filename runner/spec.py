@@ -72,12 +72,13 @@ def build(*, command: list[str] | None, env: list[str], hostname: str, rootfs: s
         # Unlike netsetter, runner chooses names and address itself unless told: many
         # containers can then share the bridge, and a lone one gets the script's values.
         values = {k: (AUTO if k in AUTO_KEYS and v is None else v) for k, v in net_values.items()}
-        from netsetter.host.nat import PortMap
-
         try:
             config = NetConfig.build(**values)
             resolve(backend)
-            ports = tuple(PortMap.parse(p) for p in publish or [])
+            if publish:  # only then: netsetter.host.nat and what it imports cost ~5 ms before the fork
+                from netsetter.host.nat import PortMap
+
+                ports = tuple(PortMap.parse(p) for p in publish)
         except NetUsageError as exc:
             raise UsageError(exc.what, exc.value, exc.reason) from None
     return Spec(command=tuple(command or DEFAULT_COMMAND), env=environment(env), hostname=hostname,
