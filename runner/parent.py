@@ -2,9 +2,11 @@
 
     choose the id mapping                  idmap.py: unprivileged range for root, else the caller
     prepare the root filesystem            (cache; before the fork, on the host)
-    reclaim what killed runners left       their writable layers, their network records and leases
+    reclaim what killed runners left       their writable layers
     make the container's writable layer    layer.py: the directories; the child mounts them
     block signals, make the channel, fork the child
+    while the child unshares (with a network): reclaim the network records and leases of
+                                           killed runners, import the network code, open its backend
     wait for UNSHARED; open the child's netns; write its uid/gid maps -> MAPPED
     set up the network on the child's pid  (init mounts meanwhile)    -> NETWORK_READY
     wait for the child, passing signals on
@@ -60,9 +62,6 @@ def run(spec: Spec, trace: Trace | None = None) -> Outcome:
     trace("parent", f"root filesystem {image}{' (in place)' if in_place else ''}")
     for stale in layer.collect(cache):
         trace("parent", f"removed the layer of a runner that is gone: {stale}")
-    if spec.net is not None:
-        for note in network.reclaim(spec):
-            trace("parent", note)
     top = layer.Layer.create(cache, image, in_place, mapping, spec.keep_layer)
     try:
         signals.block()
@@ -105,7 +104,9 @@ class Container:
     prepared: Backend | None = None  # network.prepare's backend, until set_up takes it
 
     def start(self, spec: Spec, deadline: Deadline) -> None:
-        if spec.net is not None:  # while the child unshares: the network code's imports, its socket
+        if spec.net is not None:  # while the child unshares: what killed runners left, the network
+            for note in network.reclaim(spec):  # code's imports, its socket
+                self.trace("parent", note)
             self.prepared = network.prepare(self.pid, spec)
             self.trace("parent", "network code loaded")
         self.chan.wait_for(Message.UNSHARED, deadline)

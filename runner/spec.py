@@ -11,10 +11,10 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import NotFound, UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms a start)
 if TYPE_CHECKING:
     from netsetter.config import NetConfig
     from netsetter.host.nat import PortMap
