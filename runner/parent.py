@@ -131,6 +131,7 @@ class Container:
         exited = [text for message, text in messages if message is Message.EXITED]
         try:
             self.cleanup()
+            self.trace("parent", "cleaned up: the host end of the veth pair, the netns, the layer")
         except RunnerError as exc:  # reported, but the command's status stays runner's
             errors.append(str(exc))
         finally:
