@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +133,7 @@ class Layer:
 
     def remove(self) -> None:
         """Remove the layer, but not a --keep-layer DIR; the container has ended."""
-        shutil.rmtree(self.home, ignore_errors=True)
+        remove_tree(self.home)
         if self.lock_fd is not None:
             os.close(self.lock_fd)
             self.lock_fd = None
@@ -170,6 +170,32 @@ def _own(path: Path, mapping: Mapping) -> None:
         os.chown(path, mapping.host_uid(0), mapping.host_gid(0))
 
 
+def remove_tree(top: Path) -> None:
+    """Remove ``top`` and everything in it, as far as it can be: what cannot be removed is
+    left, as shutil.rmtree(ignore_errors=True) leaves it, without importing shutil (which
+    loads zlib, bz2 and lzma: ~2.5 ms of every start). What the container wrote is not
+    trusted: os.fwalk works on descriptors and never descends through a symbolic link, and
+    each name is removed relative to its directory's descriptor."""
+    try:
+        for _, dirs, files, fd in os.fwalk(top, topdown=False):
+            for name in files:
+                _remove(name, fd, os.unlink)
+            for name in dirs:  # a symbolic link to a directory is listed here, and unlinked
+                _remove(name, fd, os.rmdir)
+        os.rmdir(top)
+    except OSError:
+        pass
+
+
+def _remove(name: str, fd: int, remove: Callable[..., None]) -> None:
+    try:
+        remove(name, dir_fd=fd)
+    except NotADirectoryError:
+        _remove(name, fd, os.unlink)
+    except OSError:
+        pass
+
+
 def _new_home(layers: Path) -> Path:
     """A new directory PID-RANDOM in ``layers``, mode 0700, as tempfile.mkdtemp makes it
     (tempfile and random are ~1.5 ms of a start)."""
@@ -196,7 +222,7 @@ def collect(cache: Path) -> list[Path]:
         except FileNotFoundError:
             try:
                 if time.time() - entry.stat(follow_symlinks=False).st_mtime > UNLOCKED_GRACE:
-                    shutil.rmtree(home, ignore_errors=True)
+                    remove_tree(home)
                     removed.append(home)
             except OSError:
                 pass
@@ -209,7 +235,7 @@ def collect(cache: Path) -> list[Path]:
             os.close(fd)
             continue  # its runner lives
         try:
-            shutil.rmtree(home, ignore_errors=True)
+            remove_tree(home)
             removed.append(home)
         finally:
             os.close(fd)
