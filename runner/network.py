@@ -100,8 +100,9 @@ def prepare(pid: int, spec: "Spec") -> "Backend | None":
     None when the network is set up through sudo."""
     if os.geteuid() != 0:
         return None
-    import ctypes  # noqa: F401 - for setns(2) on the thread that opens a socket in the container's netns:
-    # imported there, it would be on the way to NETWORK_READY (~2 ms)
+    # ctypes is for setns(2) on the thread that opens a socket in the container's netns;
+    # imported there, on first use, it would cost ~2 ms on the way to NETWORK_READY.
+    import ctypes  # noqa: F401
 
     from netsetter.fast import DEFAULT_BACKEND, open_fast_backend
     from nskit.errors import NsError
