@@ -35,7 +35,6 @@ import fcntl
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from nskit import syscalls
@@ -49,15 +48,16 @@ UNLOCKED_GRACE = 3600  # seconds a layer without a lock file is let be (it is be
 OVERLAY_SPECIAL = ",:\\"  # these would split overlayfs's mount options
 
 
-@dataclass
 class Layer:
-    home: Path  # CACHE/layers/<id>
-    image: Path  # the lowerdir, or the user's directory
-    in_place: bool  # the user's directory, bound as it is
-    upper: Path | None
-    work: Path | None
-    keep: Path | None
-    lock_fd: int | None = None
+    """One container's writable layer (a plain class, as on all of runner start's path: see parent.py)."""
+
+    def __init__(self, home: Path, image: Path, in_place: bool, upper: Path | None, work: Path | None,
+                 keep: Path | None, lock_fd: int | None = None) -> None:
+        self.home = home  # CACHE/layers/<id>
+        self.image = image  # the lowerdir, or the user's directory
+        self.in_place = in_place  # the user's directory, bound as it is
+        self.upper, self.work, self.keep = upper, work, keep
+        self.lock_fd = lock_fd
 
     @property
     def root(self) -> Path:

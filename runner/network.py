@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from .deadline import Deadline, NotReady
 from .errors import Failed
@@ -42,13 +41,12 @@ if TYPE_CHECKING:
 NO_NET_HINT = "start the container without a network with --no-net"
 
 
-@dataclass
 class Network:
     """A configured network. :meth:`remove` takes the host end of the veth pair away,
     or leaves it to the kernel when ``undo`` is None."""
 
-    undo: Callable[[], None] | None = None
-    summary: str = "configured by netsetter"
+    def __init__(self, undo: Callable[[], None] | None = None, summary: str = "configured by netsetter") -> None:
+        self.undo, self.summary = undo, summary
 
     def remove(self) -> None:
         if self.undo is not None:
