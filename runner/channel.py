@@ -17,7 +17,7 @@ died. The channel cannot say how; the waiter asks waitpid() (see parent.py).
 
 from __future__ import annotations
 
-import socket
+import _socket  # socket.py costs ~3 ms at start-up (selectors, four IntEnum conversions)
 from enum import Enum
 
 from .deadline import Deadline, NotReady
@@ -44,14 +44,14 @@ class PeerFailed(RunnerError):
 
 
 class Channel:
-    def __init__(self, sock: socket.socket, peer: str) -> None:
+    def __init__(self, sock: _socket.socket, peer: str) -> None:
         self.sock = sock
         self.peer = peer  # who is at the other end, for error messages
 
     @classmethod
     def pair(cls) -> tuple["Channel", "Channel"]:
         """(runner's end, the container's end). Both are close-on-exec, as Python makes every fd."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         return cls(ours, "the container"), cls(theirs, "runner")
 
     def send(self, message: Message, payload: object = "") -> None:
@@ -107,7 +107,7 @@ class Channel:
         """Say we will send no more: the other side's recv() returns b"" once it has read
         what is queued, while we can still read what it sent."""
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 

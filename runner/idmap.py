@@ -31,7 +31,7 @@ supplementary groups with it (child.py).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from nskit.record import Record
 
 from .errors import Failed
 
@@ -40,11 +40,15 @@ RANGE_SIZE = 65536  # container ids 0..65535, as podman's --userns=auto gives by
 OVERFLOW = 65534  # nobody: what a file owned by an id beyond the range becomes
 
 
-@dataclass(frozen=True)
-class Mapping:
-    uid: int  # host uid of the container's root
-    gid: int
-    count: int  # how many ids, from 0, the container has
+class Mapping(Record):
+    """The container's ids on the host (read-only: a Record, not a frozen dataclass, see parent.py)."""
+
+    __slots__ = ("uid", "gid", "count")
+
+    def __init__(self, uid: int, gid: int, count: int) -> None:
+        self.uid = uid  # host uid of the container's root
+        self.gid = gid
+        self.count = count  # how many ids, from 0, the container has
 
     @property
     def unprivileged(self) -> bool:

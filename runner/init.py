@@ -25,7 +25,6 @@ from __future__ import annotations
 import errno
 import os
 import signal
-from typing import TYPE_CHECKING, NoReturn
 
 from nskit import syscalls
 from nskit.errors import ExitStatus
@@ -36,7 +35,10 @@ from .deadline import Deadline
 from .errors import Failed
 from .trace import Trace
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms a start)
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from pathlib import Path
 
     from .spec import Spec

@@ -8,8 +8,8 @@ netns (CAP_NET_ADMIN there). The ioctl is `ifconfig lo up`'s, no netlink needed.
 
 from __future__ import annotations
 
+import _socket  # not socket.py: see channel.py
 import fcntl
-import socket
 import struct
 
 from .errors import Failed
@@ -22,9 +22,12 @@ IFREQ = "16sH22x"  # struct ifreq: the name, then ifr_flags in a 24-byte union
 
 def up(name: str = "lo") -> None:
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+        try:
             request = struct.pack(IFREQ, name.encode(), 0)
             _, flags = struct.unpack(IFREQ, fcntl.ioctl(sock, SIOCGIFFLAGS, request))
             fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack(IFREQ, name.encode(), flags | IFF_UP))
+        finally:
+            sock.close()
     except OSError as exc:
         raise Failed("bring up", name, exc) from None

@@ -27,36 +27,38 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .deadline import Deadline, NotReady
 from .errors import Failed
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms a start)
 if TYPE_CHECKING:
+    from backends.base import Backend
+
     from .spec import Spec
     from .trace import Trace
 
 NO_NET_HINT = "start the container without a network with --no-net"
 
 
-@dataclass
 class Network:
     """A configured network. :meth:`remove` takes the host end of the veth pair away,
     or leaves it to the kernel when ``undo`` is None."""
 
-    undo: Callable[[], None] | None = None
-    summary: str = "configured by netsetter"
+    def __init__(self, undo: Callable[[], None] | None = None, summary: str = "configured by netsetter") -> None:
+        self.undo, self.summary = undo, summary
 
     def remove(self) -> None:
         if self.undo is not None:
             self.undo()
 
 
-def set_up(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace", netns_fd: int | None = None) -> Network:
+def set_up(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace", netns_fd: int | None = None,
+           prepared: "Backend | None" = None) -> Network:
+    """The container's network; ``prepared``: what :func:`prepare` returned (as root)."""
     assert spec.net is not None
     if os.geteuid() == 0:
-        return in_process(pid, spec, deadline, trace, netns_fd)
+        return in_process(pid, spec, deadline, trace, netns_fd, prepared)
     return with_sudo(pid, spec, deadline, trace)
 
 
@@ -90,18 +92,40 @@ def reclaim(spec: "Spec") -> list[str]:
     return done
 
 
-def in_process(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace", netns_fd: int | None = None) -> Network:
+def prepare(pid: int, spec: "Spec") -> "Backend | None":
+    """As root, import the fast path and open its backend: the parent does it while the
+    child unshares (on another core), not after (the imports alone are ~15 ms of it).
+    None when the network is set up through sudo."""
+    if os.geteuid() != 0:
+        return None
+    # ctypes is for setns(2) on the thread that opens a socket in the container's netns;
+    # imported there, on first use, it would cost ~2 ms on the way to NETWORK_READY.
+    import ctypes  # noqa: F401
+
+    from netsetter.fast import DEFAULT_BACKEND, open_fast_backend
+    from nskit.errors import NsError
+
+    try:
+        return open_fast_backend(spec.backend or DEFAULT_BACKEND)
+    except (NsError, OSError) as exc:
+        raise Failed("set up the network of container", pid, exc) from None
+
+
+def in_process(pid: int, spec: "Spec", deadline: Deadline, trace: "Trace", netns_fd: int | None = None,
+               chosen: "Backend | None" = None) -> Network:
     """netsetter's fast path (:mod:`netsetter.fast`): the peer made in place, rtnl unless
-    --backend says otherwise, the host lock held only while names and the address are chosen."""
-    from netsetter.fast import DEFAULT_BACKEND, open_fast_backend, setup_fast, teardown_fast
+    --backend says otherwise, the host lock held only while names and the address are chosen.
+    ``chosen``: the backend :func:`prepare` opened, closed here on failure and with the network."""
+    from netsetter.fast import setup_fast, teardown_fast
     from nskit.errors import NsError
 
     if deadline.expired():
+        if chosen is not None:
+            chosen.close()
         raise NotReady("the network", deadline.seconds)
-    try:
-        chosen = open_fast_backend(spec.backend or DEFAULT_BACKEND)
-    except (NsError, OSError) as exc:
-        raise Failed("set up the network of container", pid, exc) from None
+    if chosen is None:
+        chosen = prepare(pid, spec)
+        assert chosen is not None
     try:
         made = setup_fast(pid, spec.net, chosen, masquerade=spec.masquerade, publish=spec.publish,
                           netns_fd=netns_fd)

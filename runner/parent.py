@@ -2,9 +2,11 @@
 
     choose the id mapping                  idmap.py: unprivileged range for root, else the caller
     prepare the root filesystem            (cache; before the fork, on the host)
-    reclaim what killed runners left       their writable layers, their network records and leases
+    reclaim what killed runners left       their writable layers
     make the container's writable layer    layer.py: the directories; the child mounts them
     block signals, make the channel, fork the child
+    while the child unshares (with a network): reclaim the network records and leases of
+                                           killed runners, import the network code, open its backend
     wait for UNSHARED; open the child's netns; write its uid/gid maps -> MAPPED
     set up the network on the child's pid  (init mounts meanwhile)    -> NETWORK_READY
     wait for the child, passing signals on
@@ -26,9 +28,9 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass, field
 
 from nskit.errors import ExitStatus
+from nskit.record import Record
 
 from . import child, idmap, layer, network, rootfs, signals
 from .channel import Channel, ChannelClosed, Message
@@ -37,13 +39,19 @@ from .errors import Failed, Interrupted, RunnerError
 from .spec import Spec
 from .trace import Trace
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from backends.base import Backend
 
-@dataclass
-class Outcome:
+
+class Outcome(Record):
     """How the command ended: runner's exit status, and the container's error lines."""
 
-    status: int
-    errors: list[str] = field(default_factory=list)
+    __slots__ = ("status", "errors")
+
+    def __init__(self, status: int, errors: list[str] | None = None) -> None:
+        self.status = status
+        self.errors = errors if errors is not None else []
 
 
 def run(spec: Spec, trace: Trace | None = None) -> Outcome:
@@ -56,9 +64,6 @@ def run(spec: Spec, trace: Trace | None = None) -> Outcome:
     trace("parent", f"root filesystem {image}{' (in place)' if in_place else ''}")
     for stale in layer.collect(cache):
         trace("parent", f"removed the layer of a runner that is gone: {stale}")
-    if spec.net is not None:
-        for note in network.reclaim(spec):
-            trace("parent", note)
     top = layer.Layer.create(cache, image, in_place, mapping, spec.keep_layer)
     try:
         signals.block()
@@ -86,27 +91,36 @@ def run(spec: Spec, trace: Trace | None = None) -> Outcome:
     return container.wait()
 
 
-@dataclass
 class Container:
-    """The parent's view of one container: the child's pid, the channel, what to undo."""
+    """The parent's view of one container: the child's pid, the channel, what to undo.
+    (A plain class, as every class on runner start's path: dataclasses imports inspect,
+    ast and tokenize, ~8 ms of a start.)"""
 
-    pid: int
-    chan: Channel
-    trace: Trace
-    mapping: idmap.Mapping
-    layer: layer.Layer | None = None
-    netns_fd: int | None = None
-    network: network.Network | None = None
-    status: int | None = None  # the child's wait status, once reaped
+    def __init__(self, pid: int, chan: Channel, trace: Trace, mapping: idmap.Mapping,
+                 top: layer.Layer | None = None) -> None:
+        self.pid, self.chan, self.trace, self.mapping = pid, chan, trace, mapping
+        self.layer = top
+        self.netns_fd: int | None = None
+        self.network: network.Network | None = None
+        self.status: int | None = None  # the child's wait status, once reaped
+        self.prepared: Backend | None = None  # network.prepare's backend, until set_up takes it
 
     def start(self, spec: Spec, deadline: Deadline) -> None:
+        if spec.net is not None:
+            # While the child unshares (another core): what killed runners left, then the
+            # network code's imports and its socket, ~15 ms that would otherwise follow MAPPED.
+            for note in network.reclaim(spec):
+                self.trace("parent", note)
+            self.prepared = network.prepare(self.pid, spec)
+            self.trace("parent", "network code loaded")
         self.chan.wait_for(Message.UNSHARED, deadline)
         self.netns_fd = os.open(f"/proc/{self.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         idmap.write_maps(self.pid, self.mapping)
         self.chan.send(Message.MAPPED)
         self.trace("parent", f"mapped ids: {self.mapping.describe()}")
         if spec.net is not None:
-            self.network = network.set_up(self.pid, spec, deadline, self.trace, self.netns_fd)
+            prepared, self.prepared = self.prepared, None  # set_up owns it now, closes it on failure
+            self.network = network.set_up(self.pid, spec, deadline, self.trace, self.netns_fd, prepared)
             self.trace("parent", f"network ready: {self.network.summary}")
         stop = signals.take_stop_signal()  # Ctrl-C or kill while we were busy
         if stop is not None:
@@ -121,6 +135,7 @@ class Container:
         exited = [text for message, text in messages if message is Message.EXITED]
         try:
             self.cleanup()
+            self.trace("parent", "cleaned up: the host end of the veth pair, the netns, the layer")
         except RunnerError as exc:  # reported, but the command's status stays runner's
             errors.append(str(exc))
         finally:
@@ -144,6 +159,9 @@ class Container:
 
     def cleanup(self) -> None:
         try:
+            if self.prepared is not None:  # opened, but the start failed before set_up took it
+                self.prepared.close()
+                self.prepared = None
             if self.network is not None:
                 self.network.remove()
                 self.network = None

@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from . import busybox, tarball
+from . import busybox
 from .errors import Failed, NotFound, UsageError
 from .idmap import Mapping
 
@@ -71,6 +69,8 @@ def prepare(rootfs: str | None, cache: Path, mapping: Mapping | None = None,
         return path_, True
     if not path_.exists():
         raise UsageError("--rootfs", rootfs, "does not exist")
+    from . import tarball  # tarballs only: tarfile is ~1.5 ms of a start
+
     if not tarball.is_tarball(path_):
         raise UsageError("--rootfs", rootfs, "is neither a directory nor a tar archive")
 
@@ -120,6 +120,9 @@ def cached(cache: Path, key: str, make: Callable[[Path], None]) -> Path:
     final = cache / "rootfs" / key
     if final.is_dir():
         return final
+    import shutil  # a build only: the cached root is the common case
+    import tempfile
+
     try:
         # 0700: a root unpacked by root may hold set-user-ID files; keep other users out.
         os.makedirs(cache, mode=0o700, exist_ok=True)

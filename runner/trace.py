@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import TextIO
 
 
 class Trace:
-    def __init__(self, enabled: bool, started: float, out: TextIO = sys.stderr) -> None:
+    def __init__(self, enabled: bool, started: float, out: "TextIO" = sys.stderr) -> None:
         self.enabled, self.started, self.out = enabled, started, out
 
     def __call__(self, who: str, text: str) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bench.options import parse_groups, parse_sizes
+from bench.run import compile_project
 from bench.timing import Stats, interleave
 
 from .sandbox import ROOT
@@ -127,3 +128,15 @@ def test_progress_bar_on_a_terminal_plain_lines_otherwise(original_script: Path,
     _, stderr = piped.communicate(timeout=120)
     assert piped.returncode == 0, stderr[-2000:]
     assert "groups" not in stderr and "e. start-up: done in" in stderr
+
+
+def test_the_bench_compiles_what_the_commands_import(tmp_path: Path) -> None:
+    # A checkout without byte-code would have every timed command compile its modules again.
+    for package in ("pkg", "tests"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+        (tmp_path / package / "mod.py").write_text("X = 1\n")
+    compile_project(tmp_path)
+    tag = sys.implementation.cache_tag
+    assert (tmp_path / "pkg" / "__pycache__" / f"mod.{tag}.pyc").is_file()
+    assert not (tmp_path / "tests" / "__pycache__").exists()

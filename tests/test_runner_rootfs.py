@@ -178,3 +178,22 @@ def test_rootfs_that_is_not_a_tarball(sandbox, cache_dir, scratch):
     proc = start(box, cache_dir, "--no-net", "--rootfs", str(junk), "--", "/bin/true")
     assert proc.returncode == 2
     assert proc.stderr == f"runner: error: invalid --rootfs '{junk}': is neither a directory nor a tar archive\n"
+
+
+def test_a_layer_is_removed_without_following_its_links(tmp_path: Path) -> None:
+    from runner.layer import remove_tree
+
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "sub" / "kept").write_text("host file")
+    home = tmp_path / "layer"
+    (home / "upper" / "deep" / "er").mkdir(parents=True)
+    (home / "upper" / "deep" / "er" / "file").write_text("x")
+    (home / "upper" / "to-dir").symlink_to(outside)
+    (home / "upper" / "deep" / "to-file").symlink_to(outside / "sub" / "kept")
+    (home / "upper" / "dangling").symlink_to(tmp_path / "nothing")
+    os.mkfifo(home / "upper" / "fifo")
+    remove_tree(home)
+    assert not os.path.lexists(home)
+    assert (outside / "sub" / "kept").read_text() == "host file"
+    remove_tree(home)  # gone already: nothing to do, no error
