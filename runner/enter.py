@@ -24,6 +24,7 @@ import os
 
 from nskit import syscalls
 
+from . import fds
 from .errors import Failed, UsageError
 
 ORDER = (("user", syscalls.CLONE_NEWUSER), ("ipc", syscalls.CLONE_NEWIPC), ("uts", syscalls.CLONE_NEWUTS),
@@ -66,6 +67,7 @@ class Entry:
         os.fchdir(self.root)
         os.chroot(".")
         os.chdir("/")
+        _become_root()
 
     def close(self) -> None:
         for _, _, fd in self.fds:
@@ -74,6 +76,18 @@ class Entry:
         if self.root >= 0:
             os.close(self.root)
             self.root = -1
+
+
+def _become_root() -> None:
+    """The container's root ids, as nsenter takes them: setns() changes no id, so the host's root
+    would stay the unmapped 65534 inside (with no capability once CMD is exec'd, and owner of
+    every host file a descriptor could reach) and keep the host's supplementary groups."""
+    try:
+        os.setgroups([])
+    except PermissionError:  # setgroups denied in that namespace (a map of one id): nothing to drop
+        pass
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
 
 
 def _same(a: str, b: str) -> bool:
@@ -109,6 +123,11 @@ def run(pid: int, argv: list[str]) -> int:
     if not argv:
         raise UsageError("command", "", "is missing: runner exec PID -- CMD [ARGS]...")
     entry = Entry(pid)
+    # Nothing runner exec was started with crosses into the container: a directory descriptor
+    # there (a shell's `exec 7< /`) is the host's tree, for CMD and for any container process
+    # that reads /proc/<pid>/fd of the forked child before it execs (CVE-2016-9962's way).
+    fds.close_all_but({fd for _, _, fd in entry.fds} | {entry.root})
+    syscalls.set_dumpable(False)  # not ptrace()able by the container's root until CMD is exec'd
     try:
         entry.enter()
     except OSError as exc:
