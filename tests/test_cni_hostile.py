@@ -107,3 +107,20 @@ def test_an_interface_name_that_is_an_ip_keyword_is_still_a_name(plugin: Plugin,
     assert links(ns)[ifname]["operstate"] in ("UP", "UNKNOWN", "LOWERLAYERDOWN")
     plugin.ok("DEL", ns, ifname=ifname)
     assert ifname not in links(ns)
+
+
+def test_a_container_id_too_long_for_the_marker_is_refused_before_any_change(plugin: Plugin,
+                                                                            make_netns: Callable[[], str]) -> None:
+    """It failed late (code 100, at the mark); DEL of one, which can have made nothing, failed too (code 5)."""
+    ns = make_netns()
+    host_before = links(plugin.box.path)
+    longest = 254 - len("ns-proc:cni::eth0")
+    got = plugin.call("ADD", netns=ns, cid="x" * (longest + 1 - len(plugin.cid("")) - 9))
+    error_ok(got, 4)
+    assert f"at most {longest}" in got.out["msg"]  # type: ignore[index]
+    assert links(plugin.box.path) == host_before and set(links(ns)) == {"lo"}
+    for length in (longest + 1, 5000):
+        assert plugin.call("DEL", netns=ns, cid="x" * length).status == 0
+    ok = plugin.add(ns, cid="y" * (longest - 9))  # the longest that fits (cid() adds 9: "-" and 8 of the sandbox)
+    assert ok["interfaces"][2]["name"] == "eth0"
+    plugin.ok("DEL", ns, cid="y" * (longest - 9))
