@@ -124,3 +124,20 @@ def test_a_container_id_too_long_for_the_marker_is_refused_before_any_change(plu
     ok = plugin.add(ns, cid="y" * (longest - 9))  # the longest that fits (cid() adds 9: "-" and 8 of the sandbox)
     assert ok["interfaces"][2]["name"] == "eth0"
     plugin.ok("DEL", ns, cid="y" * (longest - 9))
+
+
+def test_gc_of_one_network_leaves_another_networks_attachments_on_the_same_bridge(
+        plugin: Plugin, make_netns: Callable[[], str]) -> None:
+    """Two networks on one bridge, each its range: GC of the first, listing its own attachment,
+    deleted the second network's container link (its marker names no network)."""
+    first = network(cniVersion="1.1.0", name="neta", ipam={"subnet": "10.123.1.0/24"})
+    second = network(cniVersion="1.1.0", name="netb", ipam={"subnet": "10.123.2.0/24"})
+    ns_a, ns_b = make_netns(), make_netns()
+    plugin.add(ns_a, first, cid="a")
+    plugin.add(ns_b, second, cid="b")
+    plugin.ok("GC", "", {**first, "cni.dev/valid-attachments": [{"containerID": plugin.cid("a"), "ifname": "eth0"}]},
+              cid="", ifname="")
+    assert "eth0" in links(ns_a) and "eth0" in links(ns_b)
+    plugin.ok("GC", "", {**first, "cni.dev/valid-attachments": []}, cid="", ifname="")
+    assert "eth0" not in links(ns_a) and "eth0" in links(ns_b)  # the first's own still goes
+    plugin.ok("DEL", ns_b, second, cid="b")
