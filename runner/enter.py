@@ -36,6 +36,7 @@ class Entry:
 
     def __init__(self, pid: int) -> None:
         self.pid, self.root = pid, -1
+        self.host_root = False
         self.fds: list[tuple[str, int, int]] = []
         base = f"/proc/{pid}"
         try:
@@ -51,6 +52,8 @@ class Entry:
                 path = pid_ns if name == "pid" else f"{base}/ns/{name}"
                 self.fds.append((name, kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
             self.root = os.open(f"{base}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            # read from here: inside, /proc is the container's PID namespace's, where runner exec is not
+            self.host_root = syscalls.maps_host_root(pid)
             self.env = _environ(pid)
         except OSError as exc:
             self.close()
@@ -68,6 +71,8 @@ class Entry:
         os.chroot(".")
         os.chdir("/")
         _become_root()
+        if self.host_root:  # as the container's command has it (init.drop_mount_power)
+            syscalls.drop_bounding_capability(syscalls.CAP_SYS_ADMIN)
 
     def close(self) -> None:
         for _, _, fd in self.fds:
