@@ -42,6 +42,27 @@ def errno_of(message: str) -> int | None:
     return None
 
 
+# The words `ip link set` and `ip link del` read before a device name: iproute2 takes a word as
+# one of them when it is that word or (for most) any prefix of it, so a link called "a" is read
+# as "address", "d" as "dynamic", "help" as the request for help. Such a name is given after
+# "dev"; every other name is given bare, as the script writes it.
+_LINK_KEYWORDS = (
+    "addrgenmode", "address", "alias", "allmulticast", "altname", "arp", "broadcast", "brd", "carrier",
+    "dev", "down", "dynamic", "group", "gro_ipv4_max_size", "gro_max_size", "gso_ipv4_max_size",
+    "gso_max_segs", "gso_max_size", "help", "index", "link", "link-netns", "link-netnsid", "master",
+    "mode", "mtu", "multicast", "name", "netns", "netnsid", "nomaster", "numrxqueues", "numtxqueues",
+    "peer", "promisc", "property", "protodown", "protodown_reason", "qlen", "state", "trailers",
+    "txqlen", "txqueuelen", "type", "up", "vf", "vrf", "xdp", "xdpdrv", "xdpgeneric", "xdpoffload",
+)
+
+
+def _dev(name: str) -> list[str]:
+    """``name`` as `ip link set|del` arguments: after "dev" when iproute2 could read it as a keyword."""
+    if any(word.startswith(name) for word in _LINK_KEYWORDS):
+        return ["dev", name]
+    return [name]
+
+
 class IpBackend(Backend):
     name = "ip"
 
@@ -127,7 +148,7 @@ class IpBackend(Backend):
 
     # --- links ---------------------------------------------------------------
     def link_del(self, name: str, netns: str | None = None) -> None:
-        self._run("delete link", name, ["link", "del", name], netns)
+        self._run("delete link", name, ["link", "del", *_dev(name)], netns)
 
     def bridge_add(self, name: str, mac: str) -> None:
         self._run("add bridge", name, ["link", "add", "name", name, "address", mac, "type", "bridge"])
@@ -136,19 +157,19 @@ class IpBackend(Backend):
         self._run("add veth pair", f"{name}/{peer}", ["link", "add", name, "type", "veth", "peer", "name", peer])
 
     def link_set_up(self, name: str, netns: str | None = None, *, dev: bool = False) -> None:
-        self._run("set link up", name, ["link", "set", *(["dev"] if dev else []), name, "up"], netns)
+        self._run("set link up", name, ["link", "set", *(["dev", name] if dev else _dev(name)), "up"], netns)
 
     def link_set_down(self, name: str, netns: str | None = None) -> None:
-        self._run("set link down", name, ["link", "set", name, "down"], netns)
+        self._run("set link down", name, ["link", "set", *_dev(name), "down"], netns)
 
     def link_set_master(self, name: str, master: str) -> None:
-        self._run(f"attach link to {master}", name, ["link", "set", name, "master", master])
+        self._run(f"attach link to {master}", name, ["link", "set", *_dev(name), "master", master])
 
     def link_set_alias(self, name: str, alias: str, netns: str | None = None) -> None:
         self._run("set alias of", name, ["link", "set", "dev", name, "alias", alias], netns)
 
     def link_set_netns(self, name: str, pid: int) -> None:
-        self._run(f"move link into the netns of pid {pid}", name, ["link", "set", name, "netns", str(pid)])
+        self._run(f"move link into the netns of pid {pid}", name, ["link", "set", *_dev(name), "netns", str(pid)])
 
     # --- addresses and routes -------------------------------------------------
     def addr_add(self, dev: str, addr: IPv4Interface, netns: str | None = None) -> None:
@@ -173,7 +194,7 @@ class IpBackend(Backend):
                    "netns", netns])
 
     def link_set_mtu(self, name: str, mtu: int, netns: str | None = None) -> None:
-        self._run(f"set MTU {mtu} on", name, ["link", "set", name, "mtu", str(mtu)], netns)
+        self._run(f"set MTU {mtu} on", name, ["link", "set", *_dev(name), "mtu", str(mtu)], netns)
 
     def link_set_hairpin(self, name: str, on: bool) -> None:
         self._run(f"set hairpin {'on' if on else 'off'} on", name,
@@ -181,7 +202,7 @@ class IpBackend(Backend):
 
     def link_set_promisc(self, name: str, on: bool, netns: str | None = None) -> None:
         self._run(f"set promisc {'on' if on else 'off'} on", name,
-                  ["link", "set", name, "promisc", "on" if on else "off"], netns)
+                  ["link", "set", *_dev(name), "promisc", "on" if on else "off"], netns)
 
     def route_add(self, dst: IPv4Network, gateway: IPv4Address | None, dev: str,
                   netns: str | None = None) -> None:

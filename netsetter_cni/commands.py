@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import sys
 
+from backends.base import marker
+
 from . import config
 from .args import Invocation
 from .errors import BACKEND_UNAVAILABLE, INVALID_ENVIRONMENT, CniError
@@ -40,6 +42,14 @@ def run(inv: Invocation, raw: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if inv.command != "GC":
         _check_ifname(inv.ifname)
+        if _too_long(inv):
+            if inv.command == "DEL":
+                return None  # ADD refuses such an attachment before any change: nothing of it exists
+            raise CniError(INVALID_ENVIRONMENT, f"invalid CNI_CONTAINERID: {len(inv.container_id.encode())} bytes "
+                           f"long; with CNI_IFNAME {inv.ifname!r} it may be at most "
+                           f"{MAX_ALIAS - len(marker(inv.owner.replace(inv.container_id, '')).encode())}",
+                           "the links' marker (IFLA_IFALIAS ns-proc:cni:<CNI_CONTAINERID>:<CNI_IFNAME>) "
+                           "holds 254 bytes; runtimes' ids are 64")
     backend = _open_backend()
     try:
         if inv.command == "ADD":
@@ -65,6 +75,14 @@ def run(inv: Invocation, raw: dict[str, Any]) -> dict[str, Any] | None:
             for command in backend.trace:
                 print(f"netsetter-cni {inv.command}: {command.text}", file=sys.stderr)
         backend.close()
+
+
+MAX_ALIAS = 254  # IFALIASZ (256) less the NUL, which rtnl and pyroute2 send in the attribute: one more is ERANGE
+
+
+def _too_long(inv: Invocation) -> bool:
+    """Is the attachment's marker longer than a link's alias holds? (ADD failed at the mark, late.)"""
+    return len(marker(inv.owner).encode()) > MAX_ALIAS
 
 
 def _check_ifname(ifname: str) -> None:

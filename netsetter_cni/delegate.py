@@ -24,15 +24,19 @@ if TYPE_CHECKING:
 
 def find(kind: str) -> str:
     search = os.environ.get("CNI_PATH", "")
-    dirs = [d for d in search.split(":") if d]
+    # Only absolute directories: a relative entry ("." or "bin") names a folder of whatever the
+    # runtime's working directory is, from which anyone who can write there would be run as root.
+    dirs = [d for d in search.split(":") if d.startswith("/")]
     for directory in dirs:
         path = os.path.join(directory, kind)
         if os.path.isfile(path) and os.access(path, os.X_OK):
             return path
+    relative = [d for d in search.split(":") if d and not d.startswith("/")]
+    ignored = f" (relative entries are ignored: {', '.join(relative)})" if relative else ""
     if not dirs:
-        raise CniError(INVALID_ENVIRONMENT, f'invalid CNI_PATH: unset or empty, so the IPAM plugin "{kind}" '
-                       "cannot be found", "the runtime sets it to its plugin directories")
-    raise CniError(INVALID_CONFIG, f'failed to find IPAM plugin "{kind}" in CNI_PATH {search}',
+        raise CniError(INVALID_ENVIRONMENT, f'invalid CNI_PATH: no absolute directory, so the IPAM plugin "{kind}" '
+                       f"cannot be found{ignored}", "the runtime sets it to its plugin directories")
+    raise CniError(INVALID_CONFIG, f'failed to find IPAM plugin "{kind}" in CNI_PATH {search}{ignored}',
                    "install it there, or set ipam.type to another plugin (or omit it for netsetter's own)")
 
 

@@ -66,8 +66,12 @@ def gc(conf: NetConf, backend: "Backend") -> list[str]:
             return [f"deleted {host} of {cid}:{ifname}" for cid, ifname, host in delete_stale_ports(conf, backend, valid)]
     done: list[str] = []
     with host_lock():
-        done += [f"deleted {host} of {cid}:{ifname}" for cid, ifname, host in delete_stale_ports(conf, backend, valid)]
         pool = conf.ipam.pool(conf.bridge)
+        # Networks may share a bridge (and so its lease folder), each with a range of its own: an
+        # attachment leased outside this network's range is another network's, whatever its port.
+        others = {lease.owner for lease in pool.leases() if not _in_range(pool, lease.address)}
+        done += [f"deleted {host} of {cid}:{ifname}" for cid, ifname, host in
+                 delete_stale_ports(conf, backend, valid, others)]
         for lease in pool.leases():
             owner = lease.owner
             if not owner.startswith(OWNER_PREFIX) or not _in_range(pool, lease.address):
@@ -113,10 +117,12 @@ def delegated_gc(conf: NetConf, backend: "Backend", valid: set[tuple[str, str]],
     return done
 
 
-def delete_stale_ports(conf: NetConf, backend: "Backend", valid: set[tuple[str, str]]) -> list[tuple[str, str, str]]:
+def delete_stale_ports(conf: NetConf, backend: "Backend", valid: set[tuple[str, str]],
+                       others: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, str, str]]:
     """The host ends on the network's bridge marked as an attachment's (ns-proc:cni:<id>:<ifname>)
     that is not valid: deleted, with their container ends; returns (id, ifname, host end) of each.
-    Unmarked ports, and ports whose name is not the attachment's, are someone else's."""
+    Unmarked ports, ports whose name is not the attachment's, and attachments of ``others``
+    (owners known to be another network's) are someone else's."""
     done = []
     prefix = marker(OWNER_PREFIX)
     for name in backend.bridge_ports(conf.bridge):
@@ -124,7 +130,7 @@ def delete_stale_ports(conf: NetConf, backend: "Backend", valid: set[tuple[str, 
         if link is None or link.kind != "veth" or not link.alias.startswith(prefix):
             continue
         container_id, _, ifname = link.alias[len(prefix):].rpartition(":")
-        if not container_id or (container_id, ifname) in valid:
+        if not container_id or (container_id, ifname) in valid or f"{OWNER_PREFIX}{container_id}:{ifname}" in others:
             continue
         if Invocation("GC", container_id, "", ifname).host_veth == name and delete_link(backend, name):
             done.append((container_id, ifname, name))

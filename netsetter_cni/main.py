@@ -73,6 +73,9 @@ MAX_DEPTH = 64
 def _read_config() -> dict[str, Any]:
     import json
 
+    if sys.stdin is None:  # the runtime closed descriptor 0: Python then has no sys.stdin at all
+        raise CniError(IO_FAILURE, "failed to read the network configuration: stdin is closed",
+                       "the runtime sends the network's configuration as JSON on stdin")
     try:
         data = sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:

@@ -18,6 +18,7 @@ and DEL would delete a host link.
 from __future__ import annotations
 
 import os
+import stat
 from contextlib import contextmanager
 
 from nskit.netns import INITIAL_NETNS, is_initial_netns, is_own_netns, ns_type
@@ -43,7 +44,7 @@ def state(path: str) -> str:
 def _open(path: str) -> int | None:
     """An fd of the network namespace at ``path``, checked; None when it is gone or no namespace."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = _open_regular(path)
     except FileNotFoundError:
         return None
     except PermissionError:
@@ -69,6 +70,23 @@ def _open(path: str) -> int | None:
         os.close(fd)
         raise
     return fd
+
+
+def _open_regular(path: str) -> int:
+    """``path`` opened for reading only if it is a regular file, as every namespace file is.
+
+    A FIFO would block the open until a writer comes (the plugin hung, DEL too), and opening a
+    device can act (a tape rewinds, a watchdog arms): the path is first opened with O_PATH,
+    which opens nothing, and the very inode found there is reopened through /proc/self/fd.
+    Anything else is treated as no namespace (code 3), like a plain file.
+    """
+    at = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(at).st_mode):
+            raise FileNotFoundError(path)
+        return os.open(f"/proc/self/fd/{at}", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    finally:
+        os.close(at)
 
 
 def _initial(path: str) -> CniError:

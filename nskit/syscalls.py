@@ -114,6 +114,25 @@ def set_parent_death_signal(signum: int) -> None:
 
 
 PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+CAP_SYS_ADMIN = 21
+
+
+def drop_bounding_capability(cap: int) -> None:
+    """prctl(PR_CAPBSET_DROP): ``cap`` is gone from the bounding set, so no program the caller
+    execs afterwards has it, root or not (needs CAP_SETPCAP in the caller's user namespace)."""
+    import ctypes
+
+    _check(_libc().prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0)), f"prctl(PR_CAPBSET_DROP, {cap})")
+
+
+def maps_host_root(pid: int | str = "self") -> bool:
+    """Is uid 0 of the process's user namespace the host's uid 0 (its uid_map, read from the
+    host's side or its own, has "0 0 ...")? Then what its root may do in its own namespaces
+    reaches host root's files and settings."""
+    with open(f"/proc/{pid}/uid_map") as f:
+        return any(line.split()[:2] == ["0", "0"] for line in f)
 
 
 def set_dumpable(flag: bool) -> None:

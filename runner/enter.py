@@ -24,6 +24,7 @@ import os
 
 from nskit import syscalls
 
+from . import fds
 from .errors import Failed, UsageError
 
 ORDER = (("user", syscalls.CLONE_NEWUSER), ("ipc", syscalls.CLONE_NEWIPC), ("uts", syscalls.CLONE_NEWUTS),
@@ -35,6 +36,7 @@ class Entry:
 
     def __init__(self, pid: int) -> None:
         self.pid, self.root = pid, -1
+        self.host_root = False
         self.fds: list[tuple[str, int, int]] = []
         base = f"/proc/{pid}"
         try:
@@ -50,6 +52,8 @@ class Entry:
                 path = pid_ns if name == "pid" else f"{base}/ns/{name}"
                 self.fds.append((name, kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
             self.root = os.open(f"{base}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            # read from here: inside, /proc is the container's PID namespace's, where runner exec is not
+            self.host_root = syscalls.maps_host_root(pid)
             self.env = _environ(pid)
         except OSError as exc:
             self.close()
@@ -66,6 +70,9 @@ class Entry:
         os.fchdir(self.root)
         os.chroot(".")
         os.chdir("/")
+        _become_root()
+        if self.host_root:  # as the container's command has it (init.drop_mount_power)
+            syscalls.drop_bounding_capability(syscalls.CAP_SYS_ADMIN)
 
     def close(self) -> None:
         for _, _, fd in self.fds:
@@ -74,6 +81,18 @@ class Entry:
         if self.root >= 0:
             os.close(self.root)
             self.root = -1
+
+
+def _become_root() -> None:
+    """The container's root ids, as nsenter takes them: setns() changes no id, so the host's root
+    would stay the unmapped 65534 inside (with no capability once CMD is exec'd, and owner of
+    every host file a descriptor could reach) and keep the host's supplementary groups."""
+    try:
+        os.setgroups([])
+    except PermissionError:  # setgroups denied in that namespace (a map of one id): nothing to drop
+        pass
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
 
 
 def _same(a: str, b: str) -> bool:
@@ -109,6 +128,11 @@ def run(pid: int, argv: list[str]) -> int:
     if not argv:
         raise UsageError("command", "", "is missing: runner exec PID -- CMD [ARGS]...")
     entry = Entry(pid)
+    # Nothing runner exec was started with crosses into the container: a directory descriptor
+    # there (a shell's `exec 7< /`) is the host's tree, for CMD and for any container process
+    # that reads /proc/<pid>/fd of the forked child before it execs (CVE-2016-9962's way).
+    fds.close_all_but({fd for _, _, fd in entry.fds} | {entry.root})
+    syscalls.set_dumpable(False)  # not ptrace()able by the container's root until CMD is exec'd
     try:
         entry.enter()
     except OSError as exc:

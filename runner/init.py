@@ -95,9 +95,25 @@ def spawn(argv: tuple[str, ...], env: dict[str, str], chan: Channel, preserve_fd
         # close-on-exec, kept only to report a failed execve(). execvpe()
         # searches the container's PATH, from `env`.
         fds.close_all_but(fds.preserved(preserve_fds) | {chan.sock.fileno()})
+        drop_mount_power()
         os.execvpe(argv[0], argv, env)
     except OSError as exc:
         status = ExitStatus.NOT_FOUND if exc.errno == errno.ENOENT else ExitStatus.CANNOT_EXECUTE
         chan.send_error(Failed("execute", argv[0], exc))
     finally:
         os._exit(status)
+
+
+def drop_mount_power() -> None:
+    """Container root that is host root (--map-root-to-caller, as root) loses CAP_SYS_ADMIN.
+
+    The masks and read-only mounts of /proc (mounts.py) are made by init inside the container's
+    user namespace, so they are not locked: with CAP_SYS_ADMIN there, the command could
+    `mount -o remount,rw /proc/sys` or mount a proc of its own, and as host root write
+    kernel.core_pattern, whose pipe the host's kernel runs as root. Without it, it can neither
+    mount, unmount nor remount. Under the default mapping container root is nobody on the host,
+    and keeps every capability in its namespace (a sysctl of the host refuses it anyway).
+    """
+    if syscalls.maps_host_root():
+        syscalls.drop_bounding_capability(syscalls.CAP_SYS_ADMIN)
+

@@ -247,3 +247,24 @@ def test_error_result_has_the_specs_keys() -> None:
     assert error.as_dict("0.4.0") == {"cniVersion": "0.4.0", "code": 7, "msg": "invalid mtu 10: too small",
                                       "details": "details here"}
     assert "details" not in errors.CniError(7, "m").as_dict("1.0.0")
+
+
+def test_the_shell_front_runs_when_executed_by_a_bare_name_from_its_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """execve("netsetter-cni") with the working directory its folder: the shell's $0 has no '/'."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "bin").mkdir()
+    shutil.copy(root / "bin" / "netsetter-cni", tmp_path / "bin")
+    (tmp_path / "bin" / "python").symlink_to(sys.executable)
+    site = tmp_path / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "__editable__.ns_proc-0.1.0.pth").write_text(f"{root}\n")
+    code = "import os; os.execv('netsetter-cni', ['netsetter-cni'])"
+    proc = subprocess.run([sys.executable, "-c", code], input="{}", capture_output=True, text=True,
+                          cwd=tmp_path / "bin", env={"PATH": os.environ["PATH"], "CNI_COMMAND": "ADD"})
+    assert proc.returncode == 1 and json.loads(proc.stdout)["code"] == 4, (proc.stdout, proc.stderr)

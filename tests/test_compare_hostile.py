@@ -138,7 +138,7 @@ HOSTILE = {  # name: (script, the line refused, what the refusal says)
         2, "`eval` runs a string as commands"),
     "BASH_ENV": (
         "export BASH_ENV={evil}\nbash -c true\n",
-        2, "`bash` starts another shell"),
+        1, "sets BASH_ENV"),  # refused at the export already (h-attack); `bash` would be, at line 2
     "arithmetic injection": (
         "printf -v d '\\x24'\nx=\"a[${{d}}(rm -rf {var_victim})]\"\n[[ $x -eq 1 ]]\n",
         3, "runs in a subshell"),
@@ -170,6 +170,25 @@ HOSTILE = {  # name: (script, the line refused, what the refusal says)
     "shadows a builtin": (
         "read() {{ :; }}\nrm -rf {var_victim}\n",
         1, "defines the shell function read"),
+    # found by h-attack: the guard judged a command by its basename and let any variable be set
+    "a program by its path, named ip": (
+        "x={tmp_dir}/ip\n$x link show\n",
+        2, "runs a program by its path"),
+    "PATH": (
+        "PATH={tmp_dir}\nip link show\n",
+        1, "sets PATH, which decides what the commands the guard lets run really run"),
+    "LD_PRELOAD": (
+        "LD_PRELOAD={evil} ip link show\n",
+        1, "sets LD_PRELOAD"),
+    "a name reference": (
+        "declare -n r=PATH\nr={tmp_dir}\nip link show\n",
+        1, "`declare -n` makes a name reference"),
+    "printf -v": (
+        "printf -v PATH %s {tmp_dir}\nip link show\n",
+        1, "sets PATH"),
+    "set -k": (
+        "set -k\nip link show LD_PRELOAD={evil}\n",
+        1, "set -k: the guard relies on that shell option"),
 }
 
 

@@ -95,6 +95,44 @@ def scan(text: str) -> Refusal | None:
     return None
 
 
+# Variables a script may not set: what decides which program a name runs (PATH, bash's own), and
+# what the dynamic loader and the C library read in every program the guard lets run (LD_PRELOAD
+# runs any code inside `ip`). The original script's own variables are none of them.
+_PROTECTED = {"PATH", "ENV", "IFS", "SHELLOPTS", "BASHOPTS", "PS4", "CDPATH", "GLOBIGNORE", "EXECIGNORE",
+              "POSIXLY_CORRECT", "FUNCNEST", "GCONV_PATH", "GLIBC_TUNABLES", "LOCPATH", "NLSPATH",
+              "HOSTALIASES", "RES_OPTIONS", "LOCALDOMAIN", "TZDIR"}
+_PROTECTED_PREFIXES = ("BASH", "LD_", "MALLOC_")
+_DECLARING = ("export", "declare", "local", "readonly", "typeset")
+
+
+def _protected(name: str) -> str | None:
+    if name in _PROTECTED or name.startswith(_PROTECTED_PREFIXES):
+        return f"sets {name}, which decides what the commands the guard lets run really run"
+    return None
+
+
+def _declares(cmd: str, args: list[str]) -> str | None:
+    """export/declare/local/readonly NAME[=VALUE]..., and printf -v NAME: the names they set."""
+    names = []
+    if cmd == "printf":
+        for i, word in enumerate(args):
+            if word == "--" or not word.startswith("-"):
+                break
+            if word.startswith("-v"):
+                names.append(word[2:] or (args[i + 1] if i + 1 < len(args) else ""))
+    else:
+        for word in args:
+            if word.startswith("-") and word != "--":
+                if "n" in word[1:] and cmd != "export":  # a nameref: sets whatever it comes to name
+                    return f"`{cmd} {word}` makes a name reference, which can set any variable past the guard"
+                continue
+            names.append(word.partition("=")[0])
+    for name in names:
+        if why := _protected(name.partition("[")[0]):
+            return why
+    return None
+
+
 def entry_path(path: str) -> str:
     """/run/netns/X and /var/run/netns/X are one file (/var/run is a link to /run)."""
     path = os.path.normpath(path)
@@ -126,10 +164,17 @@ class Guard:
             return "its words cannot be expanded safely (a command substitution, a redirection, or an " \
                    "expansion that evaluates arithmetic)"
         while argv and _ASSIGNMENT.match(argv[0]):
+            if why := _protected(argv[0].partition("=")[0]):
+                return why
             argv = argv[1:]  # `a=b` alone, or `a=b cmd`: judge the command
         if not argv:
             return None
-        cmd = os.path.basename(argv[0])
+        if "/" in argv[0]:  # judged by its name alone, /tmp/x/ip or /tmp/x/echo would be any program
+            return f"runs a program by its path ({argv[0]}): ip, mkdir, ln and rm run by name only"
+        cmd = argv[0]
+        if cmd in _DECLARING or cmd == "printf":
+            if why := _declares(cmd, argv[1:]):
+                return why
         if cmd == "set":
             return self._set(argv[1:])
         if cmd == "unset":
@@ -151,7 +196,8 @@ class Guard:
             if word == "--" or not word.startswith(("-", "+")):
                 return None
             name = args[i + 1] if word in ("-o", "+o") and i + 1 < len(args) else ""
-            if (word.startswith("+") and "T" in word) or name in ("functrace", "posix"):
+            keyword = word.startswith("-") and not word.startswith("--") and "k" in word or name == "keyword"
+            if (word.startswith("+") and "T" in word) or name in ("functrace", "posix") or keyword:
                 return f"set {word}{' ' + name if name else ''}: the guard relies on that shell option"
         return None
 

@@ -192,6 +192,7 @@ def sweep_here() -> list[str]:
         if kind == "pid" and not Lease("", owner).alive():
             removed += [f"released NAT of {owner}: {line}" for line in nat.release(owner)] or \
                        [f"released NAT of {owner}"]
+    removed += nat.finish_releases()
     return removed
 
 

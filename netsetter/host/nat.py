@@ -33,6 +33,7 @@ from typing import Any, Iterable
 
 from nskit.errors import OpError, UsageError
 
+from .. import faults
 from . import state_dir
 
 FORWARD_SYSCTL = "/proc/sys/net/ipv4/ip_forward"
@@ -264,17 +265,52 @@ def publish(bridge: str, owner: str, port: PortMap, container: IPv4Address) -> l
 
 
 def release(owner: str) -> list[str]:
-    """Drop what ``owner`` asked for; shared rules stay while another owner needs them."""
+    """Drop what ``owner`` asked for; shared rules stay while another owner needs them.
+
+    The owner's file is first renamed to a hidden "releasing" name (which :func:`_owners`
+    skips), and unlinked only once the rules are reconciled: a release killed in between
+    (SIGKILL, or SIGTERM in a CNI DEL) leaves that name, and the next release of the owner
+    reconciles again, where a plain unlink first left its rules with no owner to drop them.
+    """
     folder = _folder(create=False)
-    try:
-        if folder is None:
-            return []
-        os.unlink(_owner_name(owner), dir_fd=folder)
-    except FileNotFoundError:
+    if folder is None:
         return []
-    return _reconcile()
+    name = _owner_name(owner)
+    releasing = f".{name}.releasing"
+    try:
+        os.rename(name, releasing, src_dir_fd=folder, dst_dir_fd=folder)
+    except FileNotFoundError:
+        try:
+            os.stat(releasing, dir_fd=folder, follow_symlinks=False)
+        except FileNotFoundError:
+            return []  # released already, to the end
+    faults.ENGINE("nat-release")  # for the tests: a kill here is what the hidden name is for
+    done = _reconcile()
+    try:
+        os.unlink(releasing, dir_fd=folder)
+    except FileNotFoundError:
+        pass
+    return done
 
 
 def summary() -> list[dict[str, Any]]:
     """Every owner's masquerades and published ports (for `netsetter ls`)."""
     return _owners()
+
+
+def finish_releases() -> list[str]:
+    """Releases a killed process left half done (their hidden "releasing" files), finished:
+    the rules reconciled with what the remaining owners want (for `netsetter gc`)."""
+    folder = _folder(create=False)
+    pending = [n for n in os.listdir(folder) if n.startswith(".") and n.endswith(".releasing")] \
+        if folder is not None else []
+    if not pending:
+        return []
+    done = _reconcile()
+    for name in pending:
+        try:
+            os.unlink(name, dir_fd=folder)
+        except FileNotFoundError:
+            pass
+    return [f"finished an interrupted NAT release ({name[1:].removesuffix('.json.releasing')})"
+            for name in pending] + done
