@@ -80,11 +80,14 @@ def _all(run: Run) -> list[tuple[Verdict, set[str]]]:
             out.append(ratio(run, f"one more setup ({backend}) with {sizes[-1]} present ≤ 1.5× with {sizes[0]}",
                              f"scale/{backend}@{sizes[-1]}", f"scale/{backend}@{sizes[0]}", 1.5))
     for size in opts["fleet"]:
-        for variant, label in (("api", "Fleet API"), ("cli", "runner start CLI")):
-            out.append(ratio(run, f"{size} containers started + networked ({label}) ≤ 0.5× Mininet's {size} hosts",
-                             f"mininet/{variant}-start@{size}", f"mininet/mininet-build@{size}", 0.5))
-            out.append(ratio(run, f"{size} containers torn down ({label}) ≤ 0.5× Mininet's teardown",
-                             f"mininet/{variant}-stop@{size}", f"mininet/mininet-stop@{size}", 0.5))
+        # Issue 17's targets are the Fleet API's; N `runner start` processes (one Python
+        # parent each, for a container's whole life) are reported beside them.
+        for variant, label, limit in (("api", "Fleet API", 0.5), ("cli", "runner start CLI", None)):
+            goal = f"≤ {limit:g}×" if limit else "vs"
+            out.append(ratio(run, f"{size} containers started + networked ({label}) {goal} Mininet's {size} hosts",
+                             f"mininet/{variant}-start@{size}", f"mininet/mininet-build@{size}", limit))
+            out.append(ratio(run, f"{size} containers torn down ({label}) {goal} Mininet's teardown",
+                             f"mininet/{variant}-stop@{size}", f"mininet/mininet-stop@{size}", limit))
         out += _fleet_facts(run, size)
     for verb, limit in (("version", 3.0), ("add", 3.0), ("del", 2.0)):  # issue 18's targets
         out.append(ratio(run, f"CNI {verb.upper()}: netsetter-cni ≤ {limit:g}× the reference bridge plugin "

@@ -60,10 +60,13 @@ def _raise(signum: int) -> None:
 
 
 def install() -> None:
-    """SIGINT and SIGTERM raise KeyboardInterrupt and Terminated, once (see above)."""
+    """SIGINT and SIGTERM raise KeyboardInterrupt and Terminated, once (see above); then
+    unblocked, should the front (bin/netsetter) have blocked them over the interpreter's
+    start-up: one that arrived meanwhile acts now."""
     for signum in STOPPING:
         signal.signal(signum, _on_signal)
     sys.unraisablehook = _unraisable
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING)
 
 
 def _unraisable(info: "sys.UnraisableHookArgs") -> None:
@@ -125,9 +128,9 @@ def fail(prog: str, exc: NsError) -> int:
 
 def start(prog: str, load: Callable[[], Callable[[], int | None]]) -> NoReturn:
     """A console script's whole life: handlers first, then ``load()()``, rendered, then leave."""
-    install()
     debug = "--debug" in sys.argv[1:]
     try:
+        install()  # inside: a signal may act as soon as its handler is set
         status = load()()
     except NsError as exc:
         finished()

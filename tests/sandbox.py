@@ -10,13 +10,29 @@ import os
 import subprocess
 import sys
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
+
+import pytest
 
 from netsetter.compare import sandbox as lib
 
 ROOT = Path(__file__).resolve().parent.parent
 NETSETTER = [sys.executable, "-m", "netsetter"]
+
+
+@lru_cache(maxsize=None)
+def front(name: str) -> str:
+    """The installed command ``name`` (bin/netsetter, beside the virtualenv's python), checked
+    to run this checkout's code: it starts python -I, which PYTHONPATH does not reach."""
+    path = Path(sys.executable).parent / name
+    where = subprocess.run([sys.executable, "-I", "-c", f"import {name}; print({name}.__file__)"],
+                           capture_output=True, text=True).stdout.strip()
+    if not path.is_file() or not where.startswith(str(ROOT) + os.sep):
+        pytest.fail(f"{path} does not run this checkout's {name} ({where or 'not importable'}): "
+                    f"install it with {sys.executable} -m pip install -e {ROOT} --no-deps")
+    return str(path)
 
 
 class Sandbox(lib.Sandbox):

@@ -21,7 +21,7 @@ import pytest
 
 from backends import NAMES
 
-from .sandbox import ROOT
+from .sandbox import ROOT, front
 
 WORDS = {signal.SIGINT: (130, "netsetter: interrupted"), signal.SIGTERM: (143, "netsetter: terminated")}
 
@@ -43,8 +43,11 @@ def everything(box, c) -> dict:
 
 
 def start(box, c, backend: str) -> subprocess.Popen:
-    # `ip netns exec` execs python at once: the signal below reaches netsetter itself.
-    return subprocess.Popen(["ip", "netns", "exec", box.name, sys.executable, "-m", "netsetter", str(c.pid),
+    # The installed command, as a user runs it: `ip netns exec` execs it at once, and it execs
+    # env and python, so the signal below reaches netsetter itself. Its front blocks SIGINT and
+    # SIGTERM over the interpreter's start-up (bin/netsetter), where CPython's own handler
+    # would print a traceback.
+    return subprocess.Popen(["ip", "netns", "exec", box.name, front("netsetter"), str(c.pid),
                              "--backend", backend], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
@@ -69,7 +72,7 @@ def trial(box, c, backend: str, before: dict, sig: signal.Signals, delay: float,
         assert everything(box, c) == before, f"{where}: down after a finished run"
         return "finished"
     status, line = WORDS[sig]
-    if run.returncode < 0:  # killed before Python had any handler (interpreter start-up)
+    if run.returncode < 0:  # killed before the front's exec of python (in ip, sh or env)
         assert run.returncode == -sig, f"{where}: {err}"
     else:
         assert (run.returncode, err.strip().splitlines()[-1:]) == (status, [line]), f"{where}: {err}"
