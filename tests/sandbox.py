@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -22,16 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 NETSETTER = [sys.executable, "-m", "netsetter"]
 
 
-@lru_cache(maxsize=None)
 def front(name: str) -> str:
-    """The installed command ``name`` (bin/netsetter, beside the virtualenv's python), checked
-    to run this checkout's code: it starts python -I, which PYTHONPATH does not reach."""
+    """The installed command ``name`` (bin/netsetter, beside the virtualenv's python)."""
     path = Path(sys.executable).parent / name
-    where = subprocess.run([sys.executable, "-I", "-c", f"import {name}; print({name}.__file__)"],
-                           capture_output=True, text=True).stdout.strip()
-    if not path.is_file() or not where.startswith(str(ROOT) + os.sep):
-        pytest.fail(f"{path} does not run this checkout's {name} ({where or 'not importable'}): "
-                    f"install it with {sys.executable} -m pip install -e {ROOT} --no-deps")
+    if not path.is_file():
+        pytest.fail(f"{path} is not installed: {sys.executable} -m pip install -e {ROOT} --no-deps")
     return str(path)
 
 
