@@ -40,6 +40,7 @@ class _State:
     holding = 0  # depth of deferred() sections
     pending = False  # a signal arrived while held, and is still to act
     raised = False  # one signal has become an exception: the run is unwinding
+    raised_by = 0  # the signal that did
     done = False  # finished(): the work is done, a signal no longer undoes it
     arrived: list[int] = []  # every stopping signal, in order
 
@@ -55,7 +56,7 @@ def _on_signal(signum: int, frame: object) -> None:
 
 
 def _raise(signum: int) -> None:
-    _State.raised, _State.pending = True, False
+    _State.raised, _State.pending, _State.raised_by = True, False, signum
     raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
 
 
@@ -147,6 +148,20 @@ def start(prog: str, load: Callable[[], Callable[[], int | None]]) -> NoReturn:
         finished()
         print(f"{prog}: terminated", file=sys.stderr)
         status = ExitStatus.TERMINATED
+    except Exception:
+        if not _State.raised:
+            raise
+        # The signal's exception, changed on its way out by the interpreter: raised in a
+        # class body's __set_name__ (platform's, while typer loads) it comes out as a
+        # RuntimeError. The run was interrupted all the same.
+        finished()
+        if debug:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        interrupted = _State.raised_by == signal.SIGINT
+        print(f"{prog}: {'interrupted' if interrupted else 'terminated'}", file=sys.stderr)
+        status = ExitStatus.INTERRUPTED if interrupted else ExitStatus.TERMINATED
     except SystemExit as exc:
         finished()
         code = exc.code

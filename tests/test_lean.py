@@ -77,6 +77,24 @@ def test_ctrl_c_before_the_handlers_exist_is_still_one_line_and_130():
         assert set(run.stdout.split()) <= {entry, "__future__"}, run.stdout
 
 
+def test_a_signal_the_interpreter_wraps_on_its_way_out_is_still_one_line_and_130():
+    # Python 3.11 turns an exception raised in __set_name__ into a RuntimeError: a Ctrl-C
+    # landing there (platform's uname_result, while typer loads) came out as a traceback.
+    code = ("import os, signal, time\n"
+            "from nskit.boundary import start\n"
+            "class Lands:\n"
+            "    def __set_name__(self, owner, name):\n"
+            "        os.kill(os.getpid(), signal.SIGINT)\n"
+            "        time.sleep(5)\n"
+            "def main():\n"
+            "    class Loading:\n"
+            "        here = Lands()\n"
+            "start('prog', lambda: main)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (run.returncode, run.stderr) == (130, "prog: interrupted\n"), run.stderr
+
+
 def test_commands_leave_with_their_status_and_their_output_flushed():
     # os._exit after main(): a status kept and every line printed, even to a pipe.
     ok = subprocess.run([sys.executable, "-m", "netsetter", "--help"], capture_output=True, text=True,
