@@ -8,12 +8,15 @@ anything on the host is touched.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Any
 
 from nskit.errors import UsageError
 from nskit.names import check_ifname, check_mac
+from nskit.record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms a runner start)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Values that may be "auto": chosen at run time, under the host's lock (see host/allocate.py).
 AUTO = "auto"
@@ -32,17 +35,30 @@ DEFAULTS = {
 }
 
 
-@dataclass(frozen=True)
-class NetConfig:
-    bridge: str
-    bridge_mac: str
-    bridge_addr: IPv4Interface
-    veth_host: str
-    veth_container: str
-    container_addr: IPv4Interface
-    gateway: IPv4Address
-    # Keys given as "auto": until resolved, their values above are the script's, as placeholders.
-    auto: frozenset[str] = field(default=frozenset(), compare=False)
+class NetConfig(Record):
+    """Read-only: a Record, not a frozen dataclass (dataclasses imports inspect, ast and
+    tokenize: ~10 ms of runner start and of a CNI call; see nskit/record.py)."""
+
+    __slots__ = ("bridge", "bridge_mac", "bridge_addr", "veth_host", "veth_container", "container_addr",
+                 "gateway", "auto")
+    _uncompared = ("auto",)
+
+    def __init__(self, bridge: str, bridge_mac: str, bridge_addr: IPv4Interface, veth_host: str,
+                 veth_container: str, container_addr: IPv4Interface, gateway: IPv4Address,
+                 auto: frozenset[str] = frozenset()) -> None:
+        self.bridge = bridge
+        self.bridge_mac = bridge_mac
+        self.bridge_addr = bridge_addr
+        self.veth_host = veth_host
+        self.veth_container = veth_container
+        self.container_addr = container_addr
+        self.gateway = gateway
+        # Keys given as "auto": until resolved, their values above are the script's, as placeholders.
+        self.auto = auto
+
+    def __repr__(self) -> str:  # a dataclass's: every field, auto too (it is only left out of ==)
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{self.__class__.__qualname__}({shown})"
 
     @classmethod
     def build(cls, **values: object) -> "NetConfig":
@@ -73,7 +89,7 @@ class NetConfig:
 
     def resolved(self, **values: Any) -> "NetConfig":
         """The configuration with its "auto" values chosen; checked again."""
-        config = replace(self, **values, auto=frozenset())
+        config = self.replace(**values, auto=frozenset())
         config._check_consistent()
         return config
 
@@ -112,8 +128,8 @@ class NetConfig:
 
     def as_dict(self) -> dict[str, str]:
         """The values as strings, "auto" where still to be chosen."""
-        return {f.name: AUTO if f.name in self.auto else str(getattr(self, f.name))
-                for f in fields(self) if f.name != "auto"}
+        return {name: AUTO if name in self.auto else str(getattr(self, name))
+                for name in self.__slots__ if name != "auto"}
 
     def cli_options(self) -> list[str]:
         """The command-line options that reproduce this configuration."""

@@ -7,10 +7,9 @@ errors, the backends' :class:`~nskit.errors.OpError` and everything here are
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from nskit.errors import ExitStatus, NsError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms a runner start)
 if TYPE_CHECKING:
     from .result import Result
 

@@ -56,6 +56,31 @@ def test_fast_path_on_rtnl_imports_no_other_backend():
     assert not loaded & {*HEAVY, "typer", "backends.iproute", "backends.netlink"}
 
 
+# What runner start's network costs at import when it is not what the path uses: dataclasses
+# (with inspect, ast, tokenize: ~10 ms), typing (~3 ms), threading and socket.py (~1-3 ms).
+NOT_ON_START = ("dataclasses", "inspect", "typing", "threading", "socket")
+
+
+def test_runner_start_network_path_imports_no_dataclasses_typing_threading_socket():
+    # runner start's own imports, its spec with a network (before the fork), then what
+    # runner.network.prepare imports and opens while the child unshares (after it).
+    loaded = imported("from runner import launch, parent, network\n"
+                      "from runner.spec import build\n"
+                      "params = launch.parse_start(['start', '--', '/bin/true'])\n"
+                      "assert params is not None\n"
+                      "params.pop('debug')\n"
+                      "net = {k: params.pop(k) for k in ('bridge', 'bridge_mac', 'bridge_addr', 'veth_host',\n"
+                      "                                  'veth_container', 'container_addr', 'gateway')}\n"
+                      "spec = build(net_values=net, **params)\n"
+                      "assert spec.net is not None and spec.net.container_addr.ip.packed\n"
+                      "import ctypes, netsetter.fast\n"
+                      "from netsetter.host import allocate, records, ipam\n"
+                      "netsetter.fast.open_fast_backend('rtnl').close()\n"
+                      "assert spec.net.resolved(veth_host='veth_h1').as_dict()['veth_host'] == 'veth_h1'\n")
+    assert {"netsetter.fast", "netsetter.host.records", "backends.rtnl"} <= loaded
+    assert not loaded & {*HEAVY, *NOT_ON_START, "typer"}, loaded & {*HEAVY, *NOT_ON_START, "typer"}
+
+
 def test_ctrl_c_before_the_handlers_exist_is_still_one_line_and_130():
     # Until nskit.boundary has installed its handlers, Python's own turns Ctrl-C into a
     # traceback: the entry module imports nothing before it, and catches a KeyboardInterrupt

@@ -25,7 +25,7 @@ import json
 import os
 import stat
 import sys
-import threading
+import _thread  # not threading.py: its Lock is this one, without its import (~1 ms)
 
 from nskit.boundary import deferred
 from nskit.errors import OpError
@@ -37,7 +37,7 @@ META = "netns"  # in each folder: {"cookie": ..., "inode": ..., "dev": ...} of i
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _fds: dict[tuple[str, ...], int] = {}  # open folders of this process, by their path components
 _warned: set[str] = set()
-_fds_lock = threading.Lock()  # threads of one process share _fds (a fleet's, concurrent setups)
+_fds_lock = _thread.allocate_lock()  # threads of one process share _fds (a fleet's, concurrent setups)
 
 
 def host_cookie() -> int:
