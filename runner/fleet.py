@@ -195,7 +195,8 @@ class Fleet:
             pids = [c.pid for c in clones]
             for pid in pids:
                 clone.map_ids(pid)
-            addresses = self.net.lease(pids) if net else [None] * len(pids)
+            with _shielded():  # leased and known to the fleet, or neither: teardown releases what it knows
+                addresses = self.net.lease(pids) if net else [None] * len(pids)
             for container, address in zip(batch, addresses, strict=True):
                 container.address = address
                 if net:
