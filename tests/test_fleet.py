@@ -369,6 +369,44 @@ def test_a_routed_fleet_learns_no_neighbour_and_every_container_reaches_every_ot
     assert state_of(box) == before
 
 
+ROUTED_KILLED = """
+    from runner import Fleet
+    fleet = Fleet(bridge="h17fq", subnet="10.39.0.0/24", routed=True)
+    fleet.open()
+    fleet.start_many(2, ["/bin/sleep", "infinity"])
+    print("up", flush=True)
+    input()
+"""
+
+
+@pytest.mark.serial  # netsetter gc judges every namespace's folder of the machine
+def test_gc_sets_back_the_routing_of_a_routed_fleet_whose_supervisor_was_killed(sandbox):
+    box = sandbox()
+
+    def routing() -> tuple[str, str, bool]:
+        """ip_forward, conf/all/send_redirects, and whether FORWARD jumps to our chain."""
+        shown = box.run("sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/send_redirects; "
+                                    "iptables -S FORWARD").stdout
+        forward, redirects, rules = shown.split("\n", 2)
+        return forward, redirects, "NSPROC-FORWARD" in rules
+
+    before = routing()
+    assert before == ("0", "1", False), before
+    proc = subprocess.Popen(["ip", "netns", "exec", box.name, sys.executable, "-c", textwrap.dedent(ROUTED_KILLED)],
+                            stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+        assert routing() == ("1", "0", True)
+    finally:
+        proc.kill()  # SIGKILL: the fleet sets nothing back itself
+        proc.wait()
+    swept = box.netsetter("gc")
+    assert swept.returncode == 0, swept.stderr
+    assert "route-h17fq" in swept.stdout and "ip_forward = 0 (as it was)" in swept.stdout, swept.stdout
+    assert routing() == before
+
+
 THOUSAND = """
     import json, subprocess
     from runner import Fleet
