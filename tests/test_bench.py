@@ -26,7 +26,8 @@ from bench.timing import Stats, interleave
 from .sandbox import ROOT
 
 # One bench at a time: a bench judges only its own sandboxes, but bench_sandboxes() below
-# looks at every nsp-bench- name on the machine.
+# looks at every nsp-bench- name on the machine. The podman tests share the group: both run
+# podman, whose netns files in /run/netns are judged machine-wide (test_cni_podman.py).
 pytestmark = pytest.mark.xdist_group("bench")
 
 TINY = ["--runs", "2", "--warmup", "0", "--containers", "2", "--scale", "1,2", "--fleet", "2",
