@@ -152,18 +152,21 @@ class Monitor:
 
 
 class SandboxWatch:
-    """The inodes of dev.sh's sandbox namespaces seen while a block runs (polled)."""
+    """The netns cookies of dev.sh's sandboxes seen while a block runs (polled). Cookies, not
+    inodes: a freed netns inode is soon another live netns's, with a folder of its own."""
 
     def __enter__(self) -> "SandboxWatch":
         import threading
 
-        self.inodes: set[int] = set()
+        self.cookies: set[int] = set()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._poll, daemon=True)
         self.thread.start()
         return self
 
     def _poll(self) -> None:
+        from nskit.netns import cookie
+
         while not self.stop.wait(0.01):
             try:
                 names = [n for n in os.listdir("/var/run/netns") if n.startswith(PREFIX)]
@@ -171,8 +174,8 @@ class SandboxWatch:
                 continue
             for name in names:
                 try:
-                    self.inodes.add(os.stat(f"/var/run/netns/{name}").st_ino)
-                except FileNotFoundError:
+                    self.cookies.add(cookie(f"/var/run/netns/{name}"))
+                except OSError:  # gone meanwhile
                     pass
 
     def __exit__(self, *exc: object) -> None:
@@ -189,10 +192,10 @@ def test_run_in_a_fresh_clone_leaves_the_machine_as_it_was(clone: Path) -> None:
     assert seen.ours() == []
     assert machine_net() == before
     assert sandboxes(proc.pid) == set()
-    # What netsetter kept for the sandbox host went with it (judged by the sandbox's own
-    # inode: other tests' folders come and go in /run/ns-proc meanwhile).
-    assert watched.inodes, "dev.sh's sandbox was never seen"
-    assert {i: state_folder_of(i) for i in watched.inodes} == dict.fromkeys(watched.inodes)
+    # What netsetter kept for the sandbox host (/run/ns-proc/netns-<cookie>) went with it;
+    # judged by the sandbox's own cookie: other tests' folders come and go meanwhile.
+    assert watched.cookies, "dev.sh's sandbox was never seen"
+    assert [c for c in watched.cookies if os.path.lexists(f"/run/ns-proc/netns-{c}")] == []
     assert (clone / ".venv" / ".installed").exists()
 
 
