@@ -113,20 +113,6 @@ def state_dirs() -> set[str]:
         return set()
 
 
-def state_folder_of(inode: int) -> str | None:
-    """The folder netsetter keeps for the live netns with this inode (its "netns" file says)."""
-    import json
-
-    for name in state_dirs():
-        try:
-            with open(f"/run/ns-proc/{name}/netns") as f:
-                if json.load(f).get("inode") == inode:
-                    return f"/run/ns-proc/{name}"
-        except (OSError, ValueError):
-            continue
-    return None
-
-
 def saw_probe(stdout: str) -> None:
     assert re.search(r"inet 10\.10\.10\.101/24 .*veth_conta", stdout), stdout
     assert re.search(r"^default via 10\.10\.10\.100 dev veth_conta", stdout, re.M), stdout
@@ -152,13 +138,14 @@ class Monitor:
 
 
 class SandboxWatch:
-    """The netns cookies of dev.sh's sandboxes seen while a block runs (polled). Cookies, not
-    inodes: a freed netns inode is soon another live netns's, with a folder of its own."""
+    """The netns cookie of each dev.sh sandbox seen while a block runs, by name (polled).
+    Cookies, not inodes: a freed netns inode is soon another live netns's, with a folder of
+    its own."""
 
     def __enter__(self) -> "SandboxWatch":
         import threading
 
-        self.cookies: set[int] = set()
+        self.cookies: dict[str, int] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._poll, daemon=True)
         self.thread.start()
@@ -174,7 +161,7 @@ class SandboxWatch:
                 continue
             for name in names:
                 try:
-                    self.cookies.add(cookie(f"/var/run/netns/{name}"))
+                    self.cookies.setdefault(name, cookie(f"/var/run/netns/{name}"))
                 except OSError:  # gone meanwhile
                     pass
 
@@ -194,8 +181,9 @@ def test_run_in_a_fresh_clone_leaves_the_machine_as_it_was(clone: Path) -> None:
     assert sandboxes(proc.pid) == set()
     # What netsetter kept for the sandbox host (/run/ns-proc/netns-<cookie>) went with it;
     # judged by the sandbox's own cookie: other tests' folders come and go meanwhile.
-    assert watched.cookies, "dev.sh's sandbox was never seen"
-    assert [c for c in watched.cookies if os.path.lexists(f"/run/ns-proc/netns-{c}")] == []
+    cookies = [c for name, c in watched.cookies.items() if name.startswith(f"{PREFIX}{proc.pid}-")]
+    assert cookies, "dev.sh's sandbox was never seen"
+    assert [c for c in cookies if os.path.lexists(f"/run/ns-proc/netns-{c}")] == []
     assert (clone / ".venv" / ".installed").exists()
 
 
@@ -251,9 +239,10 @@ def test_sandbox_mode_leaves_no_sandbox_on_sigterm_sigint_or_failure(installed: 
         assert proc.stdout.readline() == "up\n"
         mine = sandboxes(proc.pid)
         assert len(mine) == 1
-        inode = os.stat(f"/var/run/netns/{next(iter(mine))}").st_ino
-        folder = state_folder_of(inode)
-        assert folder is not None and os.path.isdir(folder)  # the container's lease lives there
+        from nskit.netns import cookie
+
+        folder = f"/run/ns-proc/netns-{cookie(f'/var/run/netns/{next(iter(mine))}')}"  # by cookie: inodes are reused
+        assert os.path.isdir(folder)  # the container's lease lives there
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=RUN_TIMEOUT)
         assert proc.returncode == status, err
