@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
 
 import pytest
 
@@ -37,28 +38,23 @@ def test_version_answer_is_json_with_every_supported_version() -> None:
 
 
 def test_the_shell_front_answers_what_version_py_answers() -> None:
-    from pathlib import Path
-
     front = (Path(__file__).resolve().parent.parent / "bin" / "netsetter-cni").read_text()
     line = next(line for line in front.splitlines() if "supportedVersions" in line)
     assert json.loads(line[line.index("'{") + 1:line.rindex("'")]) == json.loads(version.version_result())
 
 
-@pytest.mark.parametrize("editable", ["finder", "pth"])
-def test_the_shell_front_finds_the_plugin_from_any_directory_and_not_from_the_cwd(tmp_path, editable: str) -> None:  # type: ignore[no-untyped-def]
-    """Laid out as pip installs it (bin/ beside lib/pythonX.Y/site-packages), with the editable
-    install of either setuptools form; run from a directory holding a decoy netsetter_cni."""
-    import os
+def installed_front(top: Path, editable: str = "pth") -> Path:
+    """bin/netsetter-cni laid out under ``top`` as pip installs it (bin/ beside
+    lib/pythonX.Y/site-packages, python in bin/), with this checkout as the editable install
+    in either setuptools form ("pth": its directory in a .pth; "finder": a finder's MAPPING)."""
     import shutil
-    import subprocess
     import sys
-    from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    (tmp_path / "bin").mkdir()
-    shutil.copy(root / "bin" / "netsetter-cni", tmp_path / "bin")
-    (tmp_path / "bin" / "python").symlink_to(sys.executable)
-    site = tmp_path / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    (top / "bin").mkdir()
+    shutil.copy(root / "bin" / "netsetter-cni", top / "bin")
+    (top / "bin" / "python").symlink_to(sys.executable)
+    site = top / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
     site.mkdir(parents=True)
     if editable == "finder":
         (site / "__editable__.ns_proc-0.1.0.pth").write_text("import __editable___ns_proc_finder; x()")
@@ -66,11 +62,21 @@ def test_the_shell_front_finds_the_plugin_from_any_directory_and_not_from_the_cw
         (site / "__editable___ns_proc_finder.py").write_text(f"import sys\nMAPPING: dict[str, str] = {mapping!r}\n")
     else:
         (site / "__editable__.ns_proc-0.1.0.pth").write_text(f"{root}\n")
+    return top / "bin" / "netsetter-cni"
+
+
+@pytest.mark.parametrize("editable", ["finder", "pth"])
+def test_the_shell_front_finds_the_plugin_from_any_directory_and_not_from_the_cwd(tmp_path, editable: str) -> None:  # type: ignore[no-untyped-def]
+    """Laid out as pip installs it (bin/ beside lib/pythonX.Y/site-packages), with the editable
+    install of either setuptools form; run from a directory holding a decoy netsetter_cni."""
+    import os
+    import subprocess
+
+    front = installed_front(tmp_path, editable)
     decoy = tmp_path / "cwd" / "netsetter_cni"
     decoy.mkdir(parents=True)
     (decoy / "__init__.py").write_text("raise SystemExit('the decoy ran')")
-    proc = subprocess.run([str(tmp_path / "bin" / "netsetter-cni")], input="{}", capture_output=True, text=True,
-                          cwd=decoy.parent, env={"PATH": os.environ["PATH"], "CNI_COMMAND": "ADD"})
+    proc = subprocess.run([str(front)], input="{}", capture_output=True, text=True, cwd=decoy.parent, env={"PATH": os.environ["PATH"], "CNI_COMMAND": "ADD"})
     assert proc.returncode == 1 and json.loads(proc.stdout)["code"] == 4, (proc.stdout, proc.stderr)
 
 
@@ -252,19 +258,11 @@ def test_error_result_has_the_specs_keys() -> None:
 def test_the_shell_front_runs_when_executed_by_a_bare_name_from_its_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """execve("netsetter-cni") with the working directory its folder: the shell's $0 has no '/'."""
     import os
-    import shutil
     import subprocess
     import sys
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
-    (tmp_path / "bin").mkdir()
-    shutil.copy(root / "bin" / "netsetter-cni", tmp_path / "bin")
-    (tmp_path / "bin" / "python").symlink_to(sys.executable)
-    site = tmp_path / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
-    site.mkdir(parents=True)
-    (site / "__editable__.ns_proc-0.1.0.pth").write_text(f"{root}\n")
+    front = installed_front(tmp_path)
     code = "import os; os.execv('netsetter-cni', ['netsetter-cni'])"
     proc = subprocess.run([sys.executable, "-c", code], input="{}", capture_output=True, text=True,
-                          cwd=tmp_path / "bin", env={"PATH": os.environ["PATH"], "CNI_COMMAND": "ADD"})
+                          cwd=front.parent, env={"PATH": os.environ["PATH"], "CNI_COMMAND": "ADD"})
     assert proc.returncode == 1 and json.loads(proc.stdout)["code"] == 4, (proc.stdout, proc.stderr)

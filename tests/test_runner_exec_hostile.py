@@ -15,6 +15,8 @@ import shlex
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 from .sandbox import ROOT
 from .test_runner_support import cache_dir, popen  # noqa: F401
@@ -22,25 +24,32 @@ from .test_runner_support import cache_dir, popen  # noqa: F401
 RUNNER = [sys.executable, "-m", "runner"]
 
 
-def test_runner_exec_passes_no_descriptor_and_runs_as_the_containers_root(sandbox, cache_dir, tmp_path):  # noqa: F811
-    box = sandbox()
-    secret = tmp_path / "host-dir"
-    secret.mkdir()
-    (secret / "secret").write_text("host data\n")
-    container = popen(box, cache_dir, "--no-net", "--", "/bin/sh", "-c", "echo up; exec sleep 60")
+@contextmanager
+def running(box, cache_dir, *options: str) -> Iterator[int]:  # noqa: F811
+    """A `runner start` container of ``box`` that waits; yields the pid to enter (its init's
+    child: the process `runner exec` is pointed at); ended by SIGTERM afterwards."""
+    container = popen(box, cache_dir, *options, "--", "/bin/sh", "-c", "echo up; exec sleep 60")
     try:
         assert container.stdout is not None and container.stdout.readline().strip() == "up"
-        child = int(subprocess.run(["pgrep", "-P", str(container.pid)], capture_output=True, text=True).stdout.split()[0])
-        probe = ("echo fds=$(ls /proc/self/fd | tr '\\n' ' '); cat /proc/self/fd/7/secret 2>/dev/null; "
-                 "echo uid=$(id -u) gid=$(id -g) groups=$(id -G); grep CapEff /proc/self/status")
-        argv = shlex.join(["ip", "netns", "exec", box.name, *RUNNER, "exec", str(child), "--", "/bin/sh", "-c", probe])
-        proc = subprocess.run(["sh", "-c", f"exec 7< {shlex.quote(str(secret))}; exec {argv}"], capture_output=True,
-                              text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        yield int(subprocess.run(["pgrep", "-P", str(container.pid)], capture_output=True, text=True).stdout.split()[0])
     finally:
         container.send_signal(signal.SIGTERM)
         container.wait(timeout=30)
         if container.stdout:
             container.stdout.close()
+
+
+def test_runner_exec_passes_no_descriptor_and_runs_as_the_containers_root(sandbox, cache_dir, tmp_path):  # noqa: F811
+    box = sandbox()
+    secret = tmp_path / "host-dir"
+    secret.mkdir()
+    (secret / "secret").write_text("host data\n")
+    with running(box, cache_dir, "--no-net") as child:
+        probe = ("echo fds=$(ls /proc/self/fd | tr '\\n' ' '); cat /proc/self/fd/7/secret 2>/dev/null; "
+                 "echo uid=$(id -u) gid=$(id -g) groups=$(id -G); grep CapEff /proc/self/status")
+        argv = shlex.join(["ip", "netns", "exec", box.name, *RUNNER, "exec", str(child), "--", "/bin/sh", "-c", probe])
+        proc = subprocess.run(["sh", "-c", f"exec 7< {shlex.quote(str(secret))}; exec {argv}"], capture_output=True,
+                              text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     assert "host data" not in proc.stdout
     lines = proc.stdout.splitlines()
@@ -66,15 +75,7 @@ def test_container_root_that_is_host_root_cannot_undo_the_proc_masks(sandbox, ca
                     env={"RUNNER_CACHE_DIR": str(cache_dir)})
     assert start.returncode == 0, start.stderr
     assert start.stdout.split() == HELD
-    container = popen(box, cache_dir, "--no-net", "--map-root-to-caller", "--", "/bin/sh", "-c", "echo up; exec sleep 60")
-    try:
-        assert container.stdout is not None and container.stdout.readline().strip() == "up"
-        child = int(subprocess.run(["pgrep", "-P", str(container.pid)], capture_output=True, text=True).stdout.split()[0])
+    with running(box, cache_dir, "--no-net", "--map-root-to-caller") as child:
         entered = box.run(*RUNNER, "exec", str(child), "--", "/bin/sh", "-c", ESCAPE)
-    finally:
-        container.send_signal(signal.SIGTERM)
-        container.wait(timeout=30)
-        if container.stdout:
-            container.stdout.close()
     assert entered.returncode == 0, entered.stderr
     assert entered.stdout.split() == HELD
