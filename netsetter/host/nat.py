@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Iterable
 
+from nskit import boundary
 from nskit.errors import OpError, UsageError
 
 from .. import faults
@@ -149,7 +150,8 @@ def _iptables(*args: str, ok: tuple[int, ...] = (0,)) -> str:
     import sh
 
     try:
-        return str(sh.Command("iptables")("-w", *args, _tty_out=False, _ok_code=list(ok)))
+        return str(sh.Command("iptables")("-w", *args, _tty_out=False, _ok_code=list(ok),
+                                          _preexec_fn=boundary.for_exec))
     except sh.CommandNotFound:
         raise OpError("run", "iptables", "not found on PATH (install the iptables package)") from None
     except sh.ErrorReturnCode as exc:
