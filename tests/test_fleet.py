@@ -407,6 +407,38 @@ def test_gc_sets_back_the_routing_of_a_routed_fleet_whose_supervisor_was_killed(
     assert routing() == before
 
 
+ZOMBIE_LEASE = """
+    import os, subprocess, sys
+    from ipaddress import IPv4Address, IPv4Network
+    from netsetter.host.ipam import Pool, pid_owner
+    from netsetter.host.lock import host_lock
+
+    # A container whose supervisor was SIGKILLed is a zombie until an init reaps it, which may
+    # take seconds: here, a child this script does not reap before gc has run.
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # it has exited; left unreaped
+    pool = Pool.for_range("h17fz", IPv4Network("10.41.0.0/24"), IPv4Address("10.41.0.1"), IPv4Address("10.41.0.2"))
+    with host_lock():
+        address = pool.allocate(pid_owner(pid, 1))
+    swept = subprocess.run([sys.executable, "-m", "netsetter", "gc"], capture_output=True, text=True)
+    print(address, pid, [str(lease.address) for lease in pool.leases()], swept.returncode, swept.stdout, sep="\\n")
+    os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.serial  # netsetter gc judges every namespace's folder of the machine
+def test_gc_releases_the_lease_of_a_container_that_is_a_zombie(sandbox):
+    box = sandbox()
+    out = python_in(box, ZOMBIE_LEASE)
+    assert out.returncode == 0, out.stderr
+    address, pid, left, status, swept = out.stdout.split("\n", 4)
+    assert (address, status) == ("10.41.0.2", "0"), out.stdout
+    assert f"released 10.41.0.2 on h17fz: pid:{pid}:1 is gone" in swept, swept
+    assert left == "[]", out.stdout
+
+
 THOUSAND = """
     import json, subprocess
     from runner import Fleet
