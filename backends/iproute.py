@@ -16,6 +16,7 @@ import shutil
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
+from nskit import boundary
 from nskit import netns as netns_entry
 from nskit.errors import OpError
 
@@ -71,7 +72,8 @@ class IpBackend(Backend):
 
         super().__init__()
         self._sh = sh
-        self._ip: Any = sh.Command("ip").bake(_tty_out=False)
+        # for_exec: an `ip` run inside a step's deferred() section would inherit SIGINT/SIGTERM blocked.
+        self._ip: Any = sh.Command("ip").bake(_tty_out=False, _preexec_fn=boundary.for_exec)
 
     @classmethod
     def unavailable(cls) -> str | None:

@@ -112,6 +112,17 @@ class deferred:  # noqa: N801 - used as the function it was: `with deferred():`
             _raise(_State.arrived[-1])
 
 
+def for_exec() -> None:
+    """A child's preexec_fn: SIGINT and SIGTERM at their defaults and unblocked, as a freshly
+    started program has them. A child forked inside :func:`deferred` (a step's `ip`, an
+    `iptables`) would otherwise run with both blocked, since execve() keeps the mask: one
+    that hangs could not be stopped by them. Defaults first, mask last: a signal that comes
+    before the exec stops the child, as it would the program."""
+    for signum in STOPPING:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING)
+
+
 def finished() -> None:
     """The command's work is done and recorded: from now on a signal is noted, not raised."""
     _State.done = True

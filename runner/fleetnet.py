@@ -109,6 +109,7 @@ class FleetNet:
         from netsetter.fast import ensure_bridge
         from netsetter.host.ipam import Pool
 
+        from nskit.boundary import deferred
         from nskit.names import random_mac
 
         self.backend = backend = RtnlBackend()
@@ -127,8 +128,12 @@ class FleetNet:
             try:
                 self.route()
             except BaseException:
-                self.remove_bridge()  # if made here: nothing is on it yet
-                self.close()
+                with deferred():  # set back whole, whatever signal comes next
+                    try:
+                        self.unroute()  # what route() did before it failed or was interrupted
+                    finally:
+                        self.remove_bridge()  # if made here: nothing is on it yet
+                        self.close()
                 raise
         self.pool = Pool.for_range(self.bridge, self.subnet, self.gateway.ip, self.subnet.network_address + 1)
 
@@ -190,13 +195,14 @@ class FleetNet:
         from netsetter.host.lock import host_lock
         from nskit.errors import NsError
 
-        owner = f"{pid_owner(os.getpid(), netns_inode(os.getpid()))}:route-{self.bridge}"
+        # Known before nat.route writes its file: a signal within it (or a failure half-way)
+        # leaves an owner that unroute() then releases, where it was left to a later gc.
+        self.route_owner = f"{pid_owner(os.getpid(), netns_inode(os.getpid()))}:route-{self.bridge}"
         try:
             with host_lock():
-                nat.route(self.bridge, owner)
+                nat.route(self.bridge, self.route_owner)
         except (NsError, OSError) as exc:
             raise Failed("route between the containers on", self.bridge, exc) from None
-        self.route_owner = owner
 
     def unroute(self) -> None:
         """What route() asked for, released (what another owner still needs stays)."""

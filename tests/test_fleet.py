@@ -407,6 +407,101 @@ def test_gc_sets_back_the_routing_of_a_routed_fleet_whose_supervisor_was_killed(
     assert routing() == before
 
 
+ZOMBIE_LEASE = """
+    import os, subprocess, sys
+    from ipaddress import IPv4Address, IPv4Network
+    from netsetter.host.ipam import Pool, pid_owner
+    from netsetter.host.lock import host_lock
+
+    # A container whose supervisor was SIGKILLed is a zombie until an init reaps it, which may
+    # take seconds: here, a child this script does not reap before gc has run.
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # it has exited; left unreaped
+    pool = Pool.for_range("h17fz", IPv4Network("10.41.0.0/24"), IPv4Address("10.41.0.1"), IPv4Address("10.41.0.2"))
+    with host_lock():
+        address = pool.allocate(pid_owner(pid, 1))
+    swept = subprocess.run([sys.executable, "-m", "netsetter", "gc"], capture_output=True, text=True)
+    print(address, pid, [str(lease.address) for lease in pool.leases()], swept.returncode, swept.stdout, sep="\\n")
+    os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.serial  # netsetter gc judges every namespace's folder of the machine
+def test_gc_releases_the_lease_of_a_container_that_is_a_zombie(sandbox):
+    box = sandbox()
+    out = python_in(box, ZOMBIE_LEASE)
+    assert out.returncode == 0, out.stderr
+    address, pid, left, status, swept = out.stdout.split("\n", 4)
+    assert (address, status) == ("10.41.0.2", "0"), out.stdout
+    assert f"released 10.41.0.2 on h17fz: pid:{pid}:1 is gone" in swept, swept
+    assert left == "[]", out.stdout
+
+
+ROUTE_FAILS = """
+    import os, subprocess
+    from runner import Fleet
+    from runner.errors import Failed
+    from netsetter.host import state_dir
+
+    fleet = Fleet(bridge="h17fy", subnet="10.42.0.0/24", routed=True)
+    try:
+        fleet.open()
+    except Failed as exc:
+        print("failed:", exc)
+    owners = state_dir.dir_path("nat", "owners", create=False)
+    print(sorted(os.listdir(owners)) if owners else [])
+    print(open("/proc/sys/net/ipv4/ip_forward").read().strip(),
+          "NSPROC" in subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout)
+"""
+
+
+def test_a_routed_fleet_whose_routing_fails_half_way_leaves_no_owner_and_no_bridge(sandbox):
+    # The owner's file written, then the failure (as a signal there would be): the fleet
+    # released that owner; it was left, with its rules, until a gc after the process ended.
+    box = sandbox()
+    before = state_of(box)
+    out = python_in(box, ROUTE_FAILS, env={"NETSETTER_TEST_FAIL_AT": "nat-route"})
+    assert out.returncode == 0, out.stderr
+    failed, owners, routing = out.stdout.splitlines()
+    assert "failure injected" in failed, out.stdout
+    assert (owners, routing) == ("[]", "0 False"), out.stdout
+    assert state_of(box) == before
+
+
+ROUTE_BESIDE_A_GONE_BRIDGE = """
+    import os, subprocess
+    from netsetter.host import nat
+    from netsetter.host.lock import host_lock
+
+    subprocess.run(["ip", "link", "add", "h17fx", "type", "bridge"], check=True)
+    subprocess.run(["ip", "link", "add", "h17fw", "type", "bridge"], check=True)
+    with host_lock():
+        nat.route("h17fx", "first")
+    subprocess.run(["ip", "link", "del", "h17fx"], check=True)  # its owner not released yet
+    with host_lock():
+        nat.route("h17fw", "second")
+        print(open("/proc/sys/net/ipv4/conf/h17fw/send_redirects").read().strip())
+        nat.release("first")
+        nat.release("second")
+    print(open("/proc/sys/net/ipv4/ip_forward").read().strip(),
+          open("/proc/sys/net/ipv4/conf/h17fw/send_redirects").read().strip())
+    subprocess.run(["ip", "link", "del", "h17fw"], check=True)
+"""
+
+
+def test_routing_a_bridge_beside_an_owner_whose_bridge_is_gone(sandbox):
+    # Each reconcile turned redirects off on every routed bridge: one whose bridge was deleted
+    # (a fleet SIGKILLed, then its bridge removed) made every later route and release fail.
+    box = sandbox()
+    before = state_of(box)
+    out = python_in(box, ROUTE_BESIDE_A_GONE_BRIDGE)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["0", "0 1"], out.stdout
+    assert state_of(box) == before
+
+
 THOUSAND = """
     import json, subprocess
     from runner import Fleet

@@ -167,3 +167,33 @@ def test_ls_shows_the_marked_links_of_a_killed_run(sandbox, tmp_path):
     assert box.netsetter("down", str(c.pid), "--bridge").returncode == 0
     assert json.loads(box.netsetter("ls", "--json").stdout)["links_without_record"] == []
     assert everything(box, c) == before
+
+
+def test_the_ip_and_iptables_that_netsetter_runs_have_sigint_and_sigterm_unblocked(sandbox, tmp_path):
+    # Each step runs in a deferred() section (SIGINT and SIGTERM blocked), and execve() keeps the
+    # mask: an `ip` or `iptables` forked there ran with both blocked, and one that hung could not be
+    # stopped by them. Stand-ins first on PATH write the mask and the ignored set they were given.
+    import shutil
+
+    log = tmp_path / "masks"
+    for name in ("ip", "iptables"):
+        real = shutil.which(name)
+        assert real, f"{name} is not installed"
+        stand_in = tmp_path / name
+        stand_in.write_text(f'#!/bin/sh\necho "{name} $(grep -E "^Sig(Blk|Ign)" /proc/$$/status | tr "\\n" " ")'
+                            f'" >> {log}\nexec {real} "$@"\n')
+        stand_in.chmod(0o755)
+    box = sandbox()
+    c = box.container()
+    path = f"{tmp_path}:{os.environ['PATH']}"
+    run = box.run(front("netsetter"), str(c.pid), "--backend", "ip", "--masquerade", env={"PATH": path})
+    assert run.returncode == 0, run.stderr
+    down = box.run(front("netsetter"), "down", str(c.pid), "--bridge", "--backend", "ip", env={"PATH": path})
+    assert down.returncode == 0, down.stderr
+    stopping = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+    seen = {"ip": 0, "iptables": 0}
+    for line in log.read_text().splitlines():
+        name, _, blocked, _, ignored = line.split()
+        seen[name] += 1
+        assert not int(blocked, 16) & stopping and not int(ignored, 16) & stopping, line
+    assert seen["ip"] >= 10 and seen["iptables"] >= 1, seen

@@ -51,6 +51,8 @@ class Lease(Record):
         kill(pid, 0) asks whether the pid exists without signalling it (EPERM:
         it exists, and is not ours to signal). A reused pid keeps a stale lease
         looking alive until that process goes too: it is never handed out twice.
+        A zombie is gone: it holds nothing, and one whose parent was SIGKILLed (a fleet's
+        supervisor) waits to be reaped by an init that may take seconds to do it.
         """
         pid = self.pid
         if pid is None:
@@ -60,8 +62,17 @@ class Lease(Record):
         except ProcessLookupError:
             return False
         except PermissionError:
-            return True
-        return True
+            pass
+        return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False  # gone a moment ago (kill said so too late), or no /proc: judged by kill alone
+    return stat[stat.rfind(b")") + 2:][:1] == b"Z"  # "pid (comm) state ...": comm may hold ")"
 
 
 def pid_owner(pid: int, netns_inode: int) -> str:
