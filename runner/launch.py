@@ -1,88 +1,58 @@
 """The `runner` console script: `runner start` without importing typer, when it can.
 
-typer (with its vendored click) costs 40-45 ms to import, more than the rest of
-`runner start --no-net -- /bin/true` together (issue 16 point 3; the README says so).
-So a plain `runner start [OPTIONS] [-- CMD ...]` is parsed here, from the table
-below, and runs at once. Anything this parser is not sure of - `--help`, an
-option it does not know, clustered short flags, a value that does not convert,
-a value that looks like an option - goes to the typer CLI (runner.cli), which
-stays the one place that defines the options, prints help and words usage
-errors. tests/test_runner_launch.py holds the table to typer's own parse.
+A plain `runner start [OPTIONS] [-- CMD ...]` is parsed here, from the table below
+(nskit.argv), and runs at once; anything else goes to the typer CLI (runner.cli),
+the one place that defines the options, prints help and words usage errors.
+typer's import alone costs more than the rest of `runner start --no-net -- /bin/true`
+(issue 16 point 3). tests/test_runner_launch.py holds the table to typer's own parse.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
+from nskit.argv import Table
 
-# option -> (parameter of runner.cli.start, kind). Kinds: str, list (repeatable),
-# float, int, path; a flag is ("name", True) or ("name", False) for --no-*.
-VALUES: dict[str, tuple[str, str]] = {
-    "--rootfs": ("rootfs", "str"), "--hostname": ("hostname", "str"), "--env": ("env", "list"),
-    "-e": ("env", "list"), "--timeout": ("timeout", "float"), "--preserve-fds": ("preserve_fds", "int"),
-    "--keep-layer": ("keep_layer", "str"), "--backend": ("backend", "str"), "--bridge": ("bridge", "str"),
-    "--bridge-mac": ("bridge_mac", "str"), "--bridge-addr": ("bridge_addr", "str"),
-    "--veth-host": ("veth_host", "str"), "--veth-container": ("veth_container", "str"),
-    "--ip": ("container_addr", "str"), "--container-addr": ("container_addr", "str"),
-    "--gateway": ("gateway", "str"), "--publish": ("publish", "list"), "-p": ("publish", "list"),
-    "--cache-dir": ("cache_dir", "path"),
-}
-FLAGS: dict[str, tuple[str, bool]] = {
-    "--net": ("net", True), "--no-net": ("net", False), "--map-root-to-caller": ("map_root_to_caller", True),
-    "--masquerade": ("masquerade", True), "--verbose": ("verbose", True), "-v": ("verbose", True),
-    "--debug": ("debug", True),
-}
-DEFAULTS: dict[str, object] = {
-    "rootfs": None, "hostname": "ns-proc", "net": True, "env": [], "timeout": 60.0, "preserve_fds": 0,
-    "map_root_to_caller": False, "keep_layer": None, "backend": None, "bridge": None, "bridge_mac": None,
-    "bridge_addr": None, "veth_host": None, "veth_container": None, "container_addr": None, "gateway": None,
-    "masquerade": False, "publish": [], "cache_dir": None, "verbose": False, "debug": False,
-}
-CONVERT = {"str": str, "float": float, "int": int, "path": Path}
+# runner.cli.start's options: option -> (parameter, kind); a flag -> (parameter, its value).
+START = Table(
+    values={
+        "--rootfs": ("rootfs", "str"), "--hostname": ("hostname", "str"), "--env": ("env", "list"),
+        "-e": ("env", "list"), "--timeout": ("timeout", "float"), "--preserve-fds": ("preserve_fds", "int"),
+        "--keep-layer": ("keep_layer", "str"), "--backend": ("backend", "str"), "--bridge": ("bridge", "str"),
+        "--bridge-mac": ("bridge_mac", "str"), "--bridge-addr": ("bridge_addr", "str"),
+        "--veth-host": ("veth_host", "str"), "--veth-container": ("veth_container", "str"),
+        "--ip": ("container_addr", "str"), "--container-addr": ("container_addr", "str"),
+        "--gateway": ("gateway", "str"), "--publish": ("publish", "list"), "-p": ("publish", "list"),
+        "--cache-dir": ("cache_dir", "path"),
+    },
+    flags={
+        "--net": ("net", True), "--no-net": ("net", False), "--map-root-to-caller": ("map_root_to_caller", True),
+        "--masquerade": ("masquerade", True), "--verbose": ("verbose", True), "-v": ("verbose", True),
+        "--debug": ("debug", True),
+    },
+    defaults={
+        "rootfs": None, "hostname": "ns-proc", "net": True, "env": [], "timeout": 60.0, "preserve_fds": 0,
+        "map_root_to_caller": False, "keep_layer": None, "backend": None, "bridge": None, "bridge_mac": None,
+        "bridge_addr": None, "veth_host": None, "veth_container": None, "container_addr": None,
+        "gateway": None, "masquerade": False, "publish": [], "cache_dir": None, "verbose": False,
+        "debug": False,
+    },
+)
 
 
 def parse_start(args: list[str]) -> dict[str, object] | None:
     """runner.cli.start's parameters for ``args``, or None when typer must parse them."""
     if args[:1] != ["start"]:
         return None
-    params: dict[str, object] = {k: (list(v) if isinstance(v, list) else v) for k, v in DEFAULTS.items()}
-    rest = args[1:]
-    while rest:
-        word = rest.pop(0)
-        if word == "--" or not word.startswith("-") or word == "-":
-            # The first argument that is not an option ends them (no interspersed options).
-            command = rest if word == "--" else [word, *rest]
-            params["command"] = command or None
-            break
-        name, eq, attached = word.partition("=")
-        if name in FLAGS and not eq:
-            key, value = FLAGS[name]
-            params[key] = value
-            continue
-        if name not in VALUES or (eq and not name.startswith("--")):
-            return None
-        if eq:
-            text = attached
-        elif rest and not rest[0].startswith("-"):
-            text = rest.pop(0)
-        else:
-            return None
-        key, kind = VALUES[name]
-        try:
-            value = CONVERT["str" if kind == "list" else kind](text)
-        except ValueError:
-            return None
-        if kind == "list":
-            params[key].append(value)  # type: ignore[attr-defined]
-        else:
-            params[key] = value
-    else:
-        params["command"] = None
+    params = START.parse(args[1:], rest="command")
+    if params is None:
+        return None
     if params["cache_dir"] is None and os.environ.get("RUNNER_CACHE_DIR"):
+        from pathlib import Path
+
         params["cache_dir"] = Path(os.environ["RUNNER_CACHE_DIR"])
-    if isinstance(params["cache_dir"], Path) and not str(params["cache_dir"]).strip(". "):
+    if params["cache_dir"] is not None and not str(params["cache_dir"]).strip(". "):
         return None  # "" or "." as a cache: let typer/click judge it
     return params
 
