@@ -1,5 +1,6 @@
 """`netsetter` (the console script) and `python -m netsetter`: the signal handlers come
-first, then the CLI's imports (typer), so that Ctrl-C at any moment is one line and 130."""
+first, then the launcher (typer only for what it does not parse itself), so that Ctrl-C
+at any moment is one line and 130."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ except KeyboardInterrupt:  # Ctrl-C before the handlers existed: the same one li
 
 
 def _load() -> Callable[[], int]:
-    from .cli import main
+    # netsetter.launch parses a plain `netsetter PID` / `netsetter down PID` itself and
+    # hands the rest to typer (netsetter.cli).
+    from .launch import main
 
     return main
 

@@ -1,24 +1,24 @@
-"""The `netsetter` command: parse, make one call into the core, render.
+"""The `netsetter` command's typer CLI: every command's options, help and usage errors.
 
-``netsetter PID`` is short for ``netsetter up PID``. Domain errors become one
-line on stderr and an exit status (see :class:`nskit.errors.ExitStatus`);
-a traceback only with ``--debug``. Heavy modules (sh, pyroute2, rich) are
-imported inside the commands that use them, so ``--help`` stays fast.
+``netsetter PID`` is short for ``netsetter up PID``. The commands' bodies are
+:mod:`netsetter.commands` (one call into the core each, rendered); a plain
+`netsetter PID` or `netsetter down PID` is parsed by :mod:`netsetter.launch`
+without importing typer, from a table that tests hold to the options here.
+Domain errors become one line on stderr and an exit status (see
+:class:`nskit.errors.ExitStatus`); a traceback only with ``--debug``.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from nskit.boundary import fail
-from nskit.errors import ExitStatus, NsError
+from nskit.errors import ExitStatus
 
+from . import commands
 from .config import DEFAULTS
 
 HELP = """Give the network namespace of a running process a network, as netsetter.sh does.
@@ -99,8 +99,8 @@ def up(
     values = dict(bridge=bridge, bridge_mac=bridge_mac, bridge_addr=bridge_addr, veth_host=veth_host,
                   veth_container=veth_container, container_addr=container_addr, gateway=gateway)
     if dry_run:
-        raise typer.Exit(_guard(debug, lambda: _dry_run(pid, values)))
-    raise typer.Exit(run_up(pid, values, backend=backend, as_json=as_json, debug=debug,
+        raise typer.Exit(commands.guard(debug, lambda: commands.dry_run(pid, values)))
+    raise typer.Exit(commands.up(pid, values, backend=backend, as_json=as_json, debug=debug,
                             masquerade=masquerade, publish=publish or []))
 
 
@@ -119,48 +119,14 @@ def down_cmd(
         help="[default: $NETSETTER_BACKEND, else ip]")] = None,
     as_json: AsJson = False, debug: Debug = False,
 ) -> None:
-    raise typer.Exit(_guard(debug, lambda: _down(target, bridge, dict(veth_host=veth_host,
-                                                                      veth_container=veth_container),
-                                                 backend, as_json)))
-
-
-def _down(target: str, bridge: bool, values: dict[str, Optional[str]], backend: Optional[str],
-          as_json: bool) -> int:
-    from backends import open_backend
-
-    from .config import NetConfig
-    from .host.teardown import down
-
-    config = NetConfig.build(**values)
-    with open_backend(backend) as chosen:
-        result = down(target, config, chosen, bridge=bridge)
-    if as_json:
-        print_json(result.as_dict())
-        return ExitStatus.OK
-    for line in result.actions + result.notes:
-        print(f"netsetter down {target}: {line}")
-    if not result.changed:
-        print(f"netsetter down {target}: nothing to do")
-    return ExitStatus.OK
+    values = dict(veth_host=veth_host, veth_container=veth_container)
+    raise typer.Exit(commands.guard(debug, lambda: commands.down(target, bridge, values, backend, as_json)))
 
 
 @app.command("ls", help="Show the bridges of this host, their ports and the containers on them (pid, "
                         "interfaces, address, lease, alive or stale), and NAT: the article's network figure.")
 def ls_cmd(as_json: AsJson = False, debug: Debug = False) -> None:
-    raise typer.Exit(_guard(debug, lambda: _ls(as_json)))
-
-
-def _ls(as_json: bool) -> int:
-    from .host.topology import render, topology
-
-    view = topology()
-    if as_json:
-        print_json(view)
-    else:
-        from rich.console import Console
-
-        Console().print(render(view))
-    return ExitStatus.OK
+    raise typer.Exit(commands.guard(debug, lambda: commands.ls(as_json)))
 
 
 @app.command("gc", help="Remove the state netsetter kept for namespaces and processes that are gone: "
@@ -168,21 +134,7 @@ def _ls(as_json: bool) -> int:
                         "processes that exited, /var/run/netns entries it made that lead nowhere. "
                         "Says what it removed.")
 def gc_cmd(as_json: AsJson = False, debug: Debug = False) -> None:
-    raise typer.Exit(_guard(debug, lambda: _gc(as_json)))
-
-
-def _gc(as_json: bool) -> int:
-    from .host.gc import gc
-    from .target import check_privileges
-
-    check_privileges()
-    removed = gc()
-    if as_json:
-        print_json({"removed": removed})
-        return ExitStatus.OK
-    for line in removed or ["nothing to remove"]:
-        print(f"netsetter gc: {line}")
-    return ExitStatus.OK
+    raise typer.Exit(commands.guard(debug, lambda: commands.gc(as_json)))
 
 
 @app.command("compare", help="Run the original script and the port in throwaway sandboxes and compare the "
@@ -203,101 +155,8 @@ def compare_cmd(
 ) -> None:
     values = dict(bridge=bridge, bridge_mac=bridge_mac, bridge_addr=bridge_addr, veth_host=veth_host,
                   veth_container=veth_container, container_addr=container_addr, gateway=gateway)
-    raise typer.Exit(_guard(debug, lambda: _compare(script, backend, values, as_json, time_limit)))
-
-
-def _guard(debug: bool, action: Any) -> int:
-    """Run one command body; a domain error becomes one line and its exit status."""
-    try:
-        return int(action())
-    except NsError as exc:
-        if debug:
-            raise
-        return fail("netsetter", exc)
-
-
-def _dry_run(pid: str, values: dict[str, Optional[str]]) -> int:
-    from .config import NetConfig
-    from .dryrun import render
-    from .target import parse_pid
-
-    config = NetConfig.build(**values)
-    sys.stdout.write(render(parse_pid(pid), config))
-    return ExitStatus.OK
-
-
-def _compare(script: Optional[Path], backend: str, values: dict[str, Optional[str]], as_json: bool,
-             time_limit: float) -> int:
-    from backends import NAMES, resolve
-
-    from .compare.comparison import compare
-    from .compare import report
-    from .config import NetConfig
-    from nskit.errors import UsageError
-    from .target import check_privileges
-
-    config = NetConfig.build(**values)
-    path = script or (Path(os.environ["NETSETTER_SCRIPT"]) if os.environ.get("NETSETTER_SCRIPT") else None)
-    if path is None:
-        raise UsageError("script", "", "give the original script with --script PATH or $NETSETTER_SCRIPT")
-    backends = list(NAMES) if backend == "all" else [resolve(backend)]
-    check_privileges()
-    comparison = compare(path.resolve(), backends, config, time_limit=time_limit)
-    if as_json:
-        print_json(comparison.as_dict())
-    elif sys.stdout.isatty():
-        from rich.console import Console
-
-        report.rich(comparison, Console())
-    else:
-        report.plain(comparison, sys.stdout)
-    return ExitStatus.OK if comparison.same else ExitStatus.FAILURE
-
-
-def run_up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str], as_json: bool,
-           debug: bool, masquerade: bool = False, publish: list[str] | None = None) -> int:
-    from backends import open_backend, resolve
-
-    from .config import NetConfig
-    from .engine import Reporter, plan, setup
-    from .errors import StepFailed
-    from .host.nat import PortMap
-    from .report import PlainReporter, RichReporter
-
-    result = None
-    reporter: Reporter | None
-    try:
-        config = NetConfig.build(**values)
-        ports = [PortMap.parse(p) for p in publish or []]
-        name = resolve(backend)
-        if as_json:
-            reporter = None
-        elif sys.stdout.isatty():
-            from rich.console import Console
-
-            reporter = RichReporter(Console())
-        else:
-            reporter = PlainReporter(sys.stdout)
-        with open_backend(name) as chosen:
-            result = setup(pid, config, chosen, reporter=reporter, masquerade=masquerade, publish=ports)
-    except NsError as exc:
-        if debug:
-            raise
-        result = exc.result if isinstance(exc, StepFailed) else None
-        if as_json:
-            if result is None:
-                # Refused before any step: show the plan that did not run.
-                try:
-                    _, result = plan(None, NetConfig.build(**values), backend or "")
-                except NsError:
-                    result = None
-            data = result.as_dict() if result else {"outcome": "failed", "steps": []}
-            data.update(outcome="failed", error=str(exc))
-            print_json(data)
-        return fail("netsetter", exc)
-    if as_json:
-        print_json(result.as_dict())
-    return ExitStatus.OK
+    raise typer.Exit(commands.guard(debug, lambda: commands.compare(script, backend, values, as_json,
+                                                                   time_limit)))
 
 
 def _fail(message: str, status: int) -> None:
@@ -325,10 +184,6 @@ def main(argv: list[str] | None = None) -> int:
     if status == ExitStatus.INTERRUPTED:  # typer turns Ctrl-C into exit status 130: say it, once
         raise KeyboardInterrupt
     return status
-
-
-def print_json(data: object) -> None:
-    print(json.dumps(data, indent=2))
 
 
 def run() -> None:

@@ -27,8 +27,8 @@ ALLOWED = {
     "runner": {"netsetter", "backends", "nskit"},
 }
 # CLI modules named outright; any module importing typer is one too.
-CLI_MODULES = {"netsetter.cli", "netsetter.__main__", "netsetter_cni.main", "netsetter_cni.__main__",
-               "runner.cli", "runner.__main__"}
+CLI_MODULES = {"netsetter.cli", "netsetter.launch", "netsetter.commands", "netsetter.__main__",
+               "netsetter_cni.main", "netsetter_cni.__main__", "runner.cli", "runner.launch", "runner.__main__"}
 
 
 def module_name(root: Path, path: Path) -> str:
