@@ -3,7 +3,8 @@
     python        python -c pass                   (the interpreter alone, for scale)
     netsetter-help, runner-help   `netsetter --help`, `runner --help` wall time
     netsetter-dry-run             `netsetter PID --dry-run`: the options parsed as for a
-                  real run, the plan printed, nothing changed: start-up without the network
+                  real run (by netsetter.launch, without typer), the plan printed, nothing
+                  changed: start-up without the network
     import-netsetter.cli, import-runner.cli
                   python -X importtime -c 'import M': the cumulative import
                   time of M as Python reports it (µs, on stderr)
@@ -82,7 +83,7 @@ def run(ctx: Context) -> list[Row]:
         Row.of("startup/netsetter-dry-run", "netsetter PID --dry-run (options parsed, nothing done)",
                outcomes["netsetter-dry-run"],
                note="imports " + ", ".join(f"{m} {'yes' if imported(dry_imports, m) else 'no'}"
-                                           for m in ("pydantic", "pyroute2", "sh")),
+                                           for m in ("typer", "pydantic", "pyroute2", "sh")),
                extra={"imports": {name: imported(dry_imports, name) for name in HEAVY},
                       "modules_imported": len(dry_imports)}),
         Row.of("startup/import-netsetter.cli", "import netsetter.cli (python -X importtime)",
