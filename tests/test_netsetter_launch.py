@@ -79,3 +79,18 @@ def test_up_and_down_import_no_typer(sandbox) -> None:
     assert out.stderr.rstrip().split("\n")[-1] == "0 2 []", out.stderr
     assert "ip link add veth_host type veth peer name veth_conta" in out.stdout
     assert "netsetter: error: invalid host veth name" in out.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["4242", "--bridge", "br\udcff", "--dry-run"],
+    ["4242", "--veth-host", "\udcff", "--dry-run"],
+    ["4242", "--veth-container", "vc\udcff", "--dry-run"],
+    ["down", "4242", "--veth-host", "\udcff"],
+], ids=["bridge", "veth-host", "veth-container", "down veth-host"])
+def test_a_link_name_that_is_not_utf8_is_refused_in_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A byte of argv that is not UTF-8 (b"\\xff" becomes the surrogate "\\udcff") was a
+    UnicodeEncodeError traceback, exit 1; it is bad input, refused before any change."""
+    assert launch.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("netsetter: error: invalid ") and "is not UTF-8" in err, err
+    assert len(err.strip().splitlines()) == 1, err
