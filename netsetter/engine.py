@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from nskit import boundary
 from nskit.errors import NsError, OpError, Terminated
@@ -175,22 +175,31 @@ def _run_steps(ctx: Context, result: Result, backend: "Backend", target: Target,
         with boundary.deferred():  # the rollback runs whole, whatever signal comes next
             record.status = "failed"
             record.detail = str(exc) or type(exc).__name__
-            notify(record)
+            _tell(notify, record)  # the error may be a closed stdout: it must not cut the rollback short
             undo_errors = undo.unwind()
         result.outcome, result.ms = "failed", _ms(started)
         if not isinstance(exc, (NsError, OSError)):
             result.error = f"interrupted at step {step.name!r}; the steps before it were undone"
-            notify.finish(result)
+            _tell(notify.finish, result)
             raise
         cause: Exception = exc
         if not target.alive():
             cause = OpError(type(exc).__name__, str(target.pid), f"{exc} (pid {target.pid} exited during the run)")
         failure = StepFailed(step.name, cause, undo_errors, result)
         result.error = str(failure)
-        notify.finish(result)
+        _tell(notify.finish, result)
         raise failure from exc
     result.outcome, result.ms = "ok", _ms(started)
-    notify.finish(result)
+    _tell(notify.finish, result)  # every step is done: a summary that cannot be said changes nothing
+
+
+def _tell(notify: "Callable[[Any], None]", what: object) -> None:
+    """Report ``what``, unless stdout is gone (`netsetter PID | head -n 3`: EPIPE): a report
+    must not stop a rollback, nor undo a finished run."""
+    try:
+        notify(what)
+    except OSError:
+        pass
 
 
 def _run(step: Step, record: StepResult, backend: "Backend", ctx: Context) -> None:
@@ -219,7 +228,7 @@ def _undoer(step: Step, record: StepResult, backend: "Backend", ctx: Context,
             record.undo = f"failed: {exc}"
             raise
         finally:
-            notify(record)
+            _tell(notify, record)
 
     return undo
 

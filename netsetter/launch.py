@@ -90,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         from .cli import main as typer_main
 
         return typer_main(args)
-    status = run(*parsed)
+    try:
+        status = run(*parsed)
+    except BrokenPipeError:  # stdout a closed pipe (`netsetter PID | head -0`): as typer ends it, 1 and no word
+        return ExitStatus.FAILURE
     if status == ExitStatus.INTERRUPTED:  # as the typer CLI: an interrupted body is said once, by the boundary
         raise KeyboardInterrupt
     return status

@@ -29,7 +29,10 @@ def check_ifname(what: str, name: object) -> str:
     name = str(name)
     if not name:
         raise UsageError(what, name, "is empty")
-    size = len(name.encode())
+    try:
+        size = len(name.encode())
+    except UnicodeEncodeError:  # a byte of argv that is not UTF-8 (Python keeps it as a lone surrogate)
+        raise UsageError(what, name, "is not UTF-8 text; give the name in UTF-8") from None
     if size >= IFNAMSIZ:
         raise UsageError(what, name, f"is {size} bytes long; the kernel allows at most {IFNAMSIZ - 1}")
     if name in (".", ".."):

@@ -56,7 +56,8 @@ class Channel:
 
     def send(self, message: Message, payload: object = "") -> None:
         try:
-            self.sock.sendall(f"{message.value} {payload}".rstrip().encode())
+            # backslashreplace: a command named by bytes that are not UTF-8 (argv's surrogates) is still said
+            self.sock.sendall(f"{message.value} {payload}".rstrip().encode(errors="backslashreplace"))
         except (BrokenPipeError, ConnectionResetError):
             raise ChannelClosed(f"{self.peer} closed the channel before {message.value} could be sent") from None
 

@@ -209,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             return ExitStatus.USAGE
         print(f"runner: error: {exc.format_message()}", file=sys.stderr)
         return ExitStatus.USAGE
-    except NsError as exc:
-        return fail("runner", exc)
+    # An NsError out of start() or exec_() is one that --debug re-raised: the boundary
+    # (nskit.boundary.start) prints its traceback and its line, as for the launcher's.
 
 
 def run() -> None:

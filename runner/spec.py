@@ -122,7 +122,11 @@ def check_preserved(count: int) -> int:
 def check_hostname(name: str) -> str:
     if not name:
         raise UsageError("hostname", name, "is empty")
-    if len(name.encode()) > HOST_NAME_MAX:
+    try:
+        size = len(name.encode())
+    except UnicodeEncodeError:  # a byte of argv that is not UTF-8 (Python keeps it as a lone surrogate)
+        raise UsageError("hostname", name, "is not UTF-8 text; give the name in UTF-8") from None
+    if size > HOST_NAME_MAX:
         raise UsageError("hostname", name, f"is longer than the kernel's {HOST_NAME_MAX} bytes")
     if not name.isprintable() or any(c.isspace() for c in name):
         raise UsageError("hostname", name, "contains white space or a control character")

@@ -79,3 +79,41 @@ def test_up_and_down_import_no_typer(sandbox) -> None:
     assert out.stderr.rstrip().split("\n")[-1] == "0 2 []", out.stderr
     assert "ip link add veth_host type veth peer name veth_conta" in out.stdout
     assert "netsetter: error: invalid host veth name" in out.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["4242", "--bridge", "br\udcff", "--dry-run"],
+    ["4242", "--veth-host", "\udcff", "--dry-run"],
+    ["4242", "--veth-container", "vc\udcff", "--dry-run"],
+    ["down", "4242", "--veth-host", "\udcff"],
+], ids=["bridge", "veth-host", "veth-container", "down veth-host"])
+def test_a_link_name_that_is_not_utf8_is_refused_in_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A byte of argv that is not UTF-8 (b"\\xff" becomes the surrogate "\\udcff") was a
+    UnicodeEncodeError traceback, exit 1; it is bad input, refused before any change."""
+    assert launch.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("netsetter: error: invalid ") and "is not UTF-8" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+class ClosedPipe:
+    """sys.stdout as `netsetter PID | head -0` leaves it, unbuffered (PYTHONUNBUFFERED=1)."""
+
+    def write(self, text: str) -> int:
+        import errno
+
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_closed_stdout_ends_as_typer_ends_it(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """typer's main turns EPIPE into exit 1 without a word; the launcher let BrokenPipeError out,
+    and the boundary printed its traceback."""
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    with pytest.raises(SystemExit) as typer_end:
+        cli.main(["4242", "--dry-run"])
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert launch.main(["4242", "--dry-run"]) == typer_end.value.code == 1
+    assert capsys.readouterr().err == ""

@@ -82,3 +82,12 @@ def test_drain_reads_what_is_queued_without_blocking(pair):
     theirs.send(Message.EXITED, 0)
     theirs.close()
     assert ours.drain() == [(Message.STARTED, "2"), (Message.EXITED, "0")]
+
+
+def test_an_error_naming_a_command_that_is_not_utf8_still_arrives(pair):
+    # `runner start -- $'\xff'`: argv[0] is the surrogate "\udcff"; the child's "failed to
+    # execute" could not be encoded, was dropped, and runner exited 127 without a word.
+    ours, theirs = pair
+    theirs.send_error(RunnerError('failed to execute "\udcff": No such file or directory'))
+    with pytest.raises(PeerFailed, match=r'^failed to execute "\\udcff": No such file or directory$'):
+        ours.wait_for(Message.STARTED, Deadline(5))

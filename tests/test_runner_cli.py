@@ -35,6 +35,7 @@ def test_no_arguments_shows_help(capsys):
     (["--preserve-fds", "900"], "is not open"),
     (["--keep-layer", ""], "invalid --keep-layer"),
     (["--hostname", "x" * 65], "is longer than the kernel's 64 bytes"),
+    (["--hostname", "box\udcff"], "invalid hostname 'box\\udcff': is not UTF-8 text"),  # b"\xff" in argv
     (["--container-addr", "10.10.20.1/24"], "is outside the bridge's subnet 10.10.10.0/24"),
     (["--backend", "carrier-pigeon"], "choose one of: ip, netlink"),
     (["--rootfs", "/nonexistent"], "invalid --rootfs '/nonexistent': does not exist"),

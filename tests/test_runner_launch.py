@@ -81,3 +81,29 @@ def test_start_imports_no_typer(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
     assert out.stdout.split("\n")[0] == "2 []", out.stderr
     assert "runner: error: invalid --timeout" in out.stderr
+
+
+@pytest.mark.parametrize("module", ["launch", "cli"])
+def test_debug_shows_the_traceback_on_either_parser(module: str) -> None:
+    """`runner start --debug` with a bad value: the traceback, then the one line, exit 2, whether
+    the launcher or typer parsed it (typer's main caught the error start() re-raised for
+    --debug and said only the line)."""
+    code = f"from nskit.boundary import start; from runner import {module}; start('runner', lambda: {module}.main)"
+    env = {**os.environ, "PYTHONPATH": str(Path(launch.__file__).parent.parent)}
+    out = subprocess.run([sys.executable, "-c", code, "start", "--debug", "--no-net", "--timeout", "0"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("Traceback"), out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("runner: error: invalid --timeout '0'"), out.stderr
+
+
+@pytest.mark.parametrize("module", ["launch", "cli"])
+def test_a_debug_of_the_command_is_not_runners(module: str) -> None:
+    """`runner start ... -- echo --debug`: that --debug is the command's. The launcher let the
+    error reach the boundary, which looks for the word anywhere in argv, and printed a traceback."""
+    code = f"from nskit.boundary import start; from runner import {module}; start('runner', lambda: {module}.main)"
+    env = {**os.environ, "PYTHONPATH": str(Path(launch.__file__).parent.parent)}
+    out = subprocess.run([sys.executable, "-c", code, "start", "--no-net", "--timeout", "0", "--", "echo", "--debug"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("runner: error: invalid --timeout '0'") and out.stderr.count("\n") == 1, out.stderr

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -231,3 +232,55 @@ def test_ten_concurrent_runs_serialise_and_all_succeed(sandbox):
     assert sorted(n for n, link in links.items() if link["master"] == "brg-demo") == sorted(f"vh{i}" for i in range(10))
     for i, c in enumerate(containers):
         assert f"inet 10.10.10.{110 + i}/24 scope global dev vc{i}" in c.snapshot().addrs
+
+
+def test_stdout_closed_during_the_run_rolls_back(sandbox, tmp_path):
+    """`netsetter PID | head -n 3`: the next step's line meets a closed pipe. The failed step's
+    line met it again, before the undo, and cut the rollback short: the bridge and veth pair
+    stayed, their record and lease gone."""
+    from .test_signals import everything
+
+    box = sandbox()
+    c = box.container()
+    before = everything(box, c)
+    fifo, env = pause_at(tmp_path, "container-route")
+    inner = ["env", *(f"{k}={v}" for k, v in env.items()), *NETSETTER, str(c.pid), "--backend", "ip"]
+    proc = subprocess.Popen(["ip", "netns", "exec", box.name, *inner], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    with open(fifo) as paused:
+        assert paused.readline() == "paused container-route\n"
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone, as head is after its lines
+    with open(fifo, "w") as resume:
+        resume.write("go\n")
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=30) == 1, err
+    assert err.startswith("netsetter: error: ") and "Broken pipe" in err and err.count("\n") == 1, err
+    assert everything(box, c) == before
+
+
+def test_a_finish_line_that_meets_a_closed_stdout_leaves_the_network_made_and_recorded(sandbox):
+    """Unbuffered (PYTHONUNBUFFERED=1), the summary line after the last step met the closed pipe:
+    the run's record and lease were dropped and the links stayed, recorded nowhere. The network
+    is made; a reporter that cannot write changes nothing of it."""
+    from .test_signals import everything
+
+    box = sandbox()
+    c = box.container()
+    before = everything(box, c)
+    code = ("import errno, sys\n"
+            "from backends import open_backend\n"
+            "from netsetter.config import NetConfig\n"
+            "from netsetter.engine import setup\n"
+            "from netsetter.report import PlainReporter\n"
+            "class Closed(PlainReporter):\n"
+            "    def finish(self, result):\n"
+            "        raise BrokenPipeError(errno.EPIPE, 'Broken pipe')\n"
+            "with open_backend('ip') as backend:\n"
+            f"    print(setup({c.pid}, NetConfig.build(), backend, reporter=Closed(sys.stderr)).outcome)\n")
+    run = box.run(sys.executable, "-c", code)
+    assert run.returncode == 0 and run.stdout == "ok\n", run.stderr
+    down = box.netsetter("down", str(c.pid), "--bridge", "--backend", "ip")
+    assert down.returncode == 0 and "forgot the record" in down.stdout, down.stdout + down.stderr
+    assert everything(box, c) == before
