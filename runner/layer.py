@@ -80,8 +80,7 @@ class Layer:
             raise Failed("create the writable layer in", layers, exc) from None
         layer = cls(home, image, in_place, None, None, keep)
         try:
-            layer.lock_fd = os.open(home / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fcntl.flock(layer.lock_fd, fcntl.LOCK_EX)
+            layer.lock_fd = _locked(home)
             os.chmod(home, PASSABLE)
             os.mkdir(layer.root, 0o755)
             if not in_place:
@@ -194,6 +193,22 @@ def _remove(name: str, fd: int, remove: Callable[..., None]) -> None:
         _remove(name, fd, os.unlink)
     except OSError:
         pass
+
+
+def _locked(home: Path) -> int:
+    """A descriptor of ``home``'s lock, flock()ed. The file is made and locked under another
+    name and only then renamed to ``lock``: a ``lock`` that another runner's :func:`collect`
+    finds free is one whose runner is gone, never one not yet locked (made in place, it was
+    free between the open and the flock, and a start beside this one removed the layer)."""
+    making = home / "lock.new"
+    fd = os.open(making, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.rename(making, home / "lock")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _new_home(layers: Path) -> Path:

@@ -197,3 +197,43 @@ def test_a_layer_is_removed_without_following_its_links(tmp_path: Path) -> None:
     assert not os.path.lexists(home)
     assert (outside / "sub" / "kept").read_text() == "host file"
     remove_tree(home)  # gone already: nothing to do, no error
+
+
+def test_a_layer_being_made_is_never_collected_by_a_start_beside_it(tmp_path: Path) -> None:
+    # Two runner starts at once: each collects the layers whose runner is gone while the other
+    # makes its own. A lock file made in place was free between its open and its flock, and the
+    # collecting start removed the other's new layer ("failed to create the writable layer").
+    from runner.idmap import Mapping
+    from runner.layer import Layer, collect
+
+    image = tmp_path / "image"
+    image.mkdir()
+    (tmp_path / "layers").mkdir()
+    stop_r, stop_w = os.pipe()
+    collector = os.fork()
+    if collector == 0:  # collects until the pipe is closed; never returns into pytest
+        try:
+            os.close(stop_w)
+            os.set_blocking(stop_r, False)
+            while True:
+                collect(tmp_path)
+                try:
+                    if os.read(stop_r, 1) == b"":
+                        break
+                except BlockingIOError:
+                    pass
+        finally:
+            os._exit(0)
+    os.close(stop_r)
+    failures = []
+    try:
+        for _ in range(1500):
+            try:
+                Layer.create(tmp_path, image, False, Mapping(0, 0, 1)).remove()
+            except Failed as exc:
+                failures.append(str(exc))
+    finally:
+        os.close(stop_w)
+        os.waitpid(collector, 0)
+    assert failures == []
+    assert list((tmp_path / "layers").iterdir()) == []
