@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
+from nskit import boundary
 from nskit.boundary import fail
 from nskit.errors import ExitStatus, NsError
 
@@ -22,13 +23,8 @@ if TYPE_CHECKING:
 
 
 def guard(debug: bool, action: Callable[[], int]) -> int:
-    """Run one command body; a domain error becomes one line and its exit status."""
-    try:
-        return int(action())
-    except NsError as exc:
-        if debug:
-            raise
-        return fail("netsetter", exc)
+    """Run one command body (nskit.boundary.guard): a domain error is one line and its exit status."""
+    return boundary.guard("netsetter", debug, action)
 
 
 def up(pid: str, values: dict[str, Optional[str]], *, backend: Optional[str], as_json: bool,

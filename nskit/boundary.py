@@ -135,6 +135,17 @@ def checkpoint() -> None:
         _raise(_State.arrived[0])
 
 
+def guard(prog: str, debug: bool, body: Callable[[], int]) -> int:
+    """Run one command's body: a domain error becomes :func:`fail`'s one line and its exit
+    status, or, with ``--debug``, goes on to :func:`start`, which prints its traceback too."""
+    try:
+        return int(body())
+    except NsError as exc:
+        if debug:
+            raise
+        return fail(prog, exc)
+
+
 def fail(prog: str, exc: NsError) -> int:
     """Say ``exc`` as the one line a command ends with; return its exit status."""
     print(f"{prog}: error: {exc}", file=sys.stderr)

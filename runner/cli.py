@@ -15,8 +15,8 @@ from typing import Any, List, Optional
 
 import typer
 
-from nskit.boundary import fail
-from nskit.errors import ExitStatus, NsError
+from nskit.boundary import guard
+from nskit.errors import ExitStatus
 
 HELP = """Run a command in a container: the article's ns-proc, in Python.
 
@@ -141,13 +141,7 @@ def start(
     params = dict(locals())  # every option, by name: launch.start takes them as the fast path parses them
     from .launch import start as start_container
 
-    try:
-        status = start_container(params)
-    except NsError as exc:
-        if debug:
-            raise
-        raise typer.Exit(fail("runner", exc)) from None
-    raise typer.Exit(status)
+    raise typer.Exit(guard("runner", debug, lambda: start_container(params)))
 
 
 EXEC_HELP = """Run CMD inside the running container of PID, and exit with its status.
@@ -178,18 +172,15 @@ def exec_(
     from . import enter
     from .errors import UsageError
 
-    try:
+    def body() -> int:
         if not pid.isdigit() or int(pid) <= 0:
             raise UsageError("pid", pid, "is not a positive process id")
         argv = list(command)
         if argv[:1] == ["--"]:  # after PID, the parser keeps the separator among the arguments
             argv = argv[1:]
-        status = enter.run(int(pid), argv)
-    except NsError as exc:
-        if debug:
-            raise
-        raise typer.Exit(fail("runner", exc)) from None
-    raise typer.Exit(status)
+        return enter.run(int(pid), argv)
+
+    raise typer.Exit(guard("runner", debug, body))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,8 +13,7 @@ import os
 import sys
 
 from nskit.argv import Table
-from nskit.boundary import fail
-from nskit.errors import NsError
+from nskit.boundary import guard
 
 # runner.cli.start's options: option -> (parameter, kind); a flag -> (parameter, its value).
 START = Table(
@@ -81,12 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         from .cli import main as typer_main
 
         return typer_main(args)
-    # Ctrl-C and SIGTERM are rendered by the boundary (nskit.boundary.start); an NsError too with
-    # --debug, as runner.cli.start does it: the boundary's own look for --debug in argv would
-    # also find the command's (`runner start -- prog --debug`).
-    try:
-        return start(params)
-    except NsError as exc:
-        if params["debug"]:
-            raise
-        return fail("runner", exc)
+    # Ctrl-C and SIGTERM are rendered by the boundary (nskit.boundary.start); an NsError is
+    # rendered here, as runner.cli.start renders it: the boundary's own look for --debug in
+    # argv would also find the command's (`runner start -- prog --debug`).
+    return guard("runner", bool(params["debug"]), lambda: start(params))
